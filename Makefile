@@ -1,0 +1,37 @@
+# Two commands run everything: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: install demo serve test lint typecheck bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Build the demo business into ./loyalty.db (or LOYALTY_DATABASE_URL) and serve the API on :8000.
+demo: install
+	$(VENV)/bin/loyalty demo --serve
+
+serve: install
+	$(VENV)/bin/loyalty serve
+
+## The whole suite: lint, types, then the tests (on PostgreSQL too when LOYALTY_TEST_POSTGRES_URL is set).
+test: install lint typecheck
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) loyalty.db loyalty.db-wal loyalty.db-shm .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The versioned HTTP API: /v1 router assembly, auth dependencies, problem responses."""

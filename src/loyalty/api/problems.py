@@ -1,0 +1,67 @@
+"""Every error as RFC 9457 problem+json, mapped in this one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loyalty.errors import LoyaltyError
+
+log = logging.getLogger("loyalty.api")
+PROBLEM_BASE = "https://loyalty.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LoyaltyError)
+    async def _loyalty(request: Request, exc: LoyaltyError) -> JSONResponse:
+        return problem(exc.status, exc.type_slug, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _location(tuple(e.get("loc", ()))),
+                   "message": str(e.get("msg", "")).removeprefix("Value error, ")} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem(422, "validation-error", "The request is not valid", detail, request.url.path,
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error on %s: %s", request.url.path, exc.orig)
+        return problem(409, "conflict", "Conflict",
+                       "the request conflicts with data recorded at the same time; retry it", request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database busy on %s: %s", request.url.path, exc.orig)
+        return problem(503, "database-busy", "The database is busy",
+                       "the database could not take the request in time; retry it", request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return problem(500, "internal-error", "Internal error", "an unexpected error occurred; it was logged",
+                       request.url.path)

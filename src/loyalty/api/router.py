@@ -1,0 +1,29 @@
+"""Assembles the /v1 API from each domain's endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from loyalty.customers.endpoints import router as customers
+from loyalty.ledger.endpoints import router as ledger
+from loyalty.programs.endpoints import router as programs
+from loyalty.stores.endpoints import router as stores
+from loyalty.transactions.endpoints import router as transactions
+
+
+class Health(BaseModel):
+    status: str
+
+
+def build_router() -> APIRouter:
+    api = APIRouter(prefix="/v1")
+
+    @api.get("/health", response_model=Health, tags=["meta"])
+    def health() -> Health:
+        """No database work: the baseline the benchmarks compare real endpoints with."""
+        return Health(status="ok")
+
+    for router in (customers, transactions, ledger, stores, programs):
+        api.include_router(router)
+    return api

@@ -1,0 +1,62 @@
+"""Typed settings read from LOYALTY_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///loyalty.db",
+        description="SQLAlchemy URL: sqlite:///path.db (default) or postgresql+psycopg://user@host/db",
+    )
+    business_timezone: str = "Asia/Ho_Chi_Minh"
+    program_file: Path | None = None
+    # Uncaptured holds lapse after this many seconds unless the request asks otherwise.
+    hold_timeout_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    idempotency_retention_hours: int = Field(default=48, ge=24)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_sql: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {value!r}") from exc
+        backend = url.get_backend_name()
+        if backend not in {"sqlite", "postgresql"}:
+            raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+        if backend == "postgresql" and url.drivername == "postgresql":
+            # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
+            value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return value
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The central customer database: one record per person, identities from every channel."""

@@ -1,0 +1,1 @@
+"""Deterministic demo data: a Vietnamese retail chain with customers and purchases."""

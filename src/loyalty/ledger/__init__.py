@@ -1,0 +1,1 @@
+"""The points ledger: the only package that writes journal entries, postings and lots."""

@@ -1,0 +1,26 @@
+"""All ORM tables, imported in one place so Alembic and create_all see every one."""
+
+from loyalty.models.auth import ApiKey, IdempotencyRecord
+from loyalty.models.base import Base
+from loyalty.models.customers import Customer, CustomerIdentity, Store
+from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
+from loyalty.models.programs import ProgramVersion
+from loyalty.models.transactions import Transaction, TransactionLine
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Customer",
+    "CustomerIdentity",
+    "Hold",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "LedgerPosting",
+    "LotAllocation",
+    "MemberBalance",
+    "PointLot",
+    "ProgramVersion",
+    "Store",
+    "Transaction",
+    "TransactionLine",
+]

@@ -1,0 +1,1 @@
+"""Loyalty programs: the program file, its versions, and the earn calculation."""

@@ -1,0 +1,1 @@
+"""Purchases and returns, and the points they earn, spend and give back."""

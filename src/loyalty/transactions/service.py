@@ -1,0 +1,225 @@
+"""Recording purchases and returns: one transaction each, exactly once per (store, POS id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from loyalty.errors import Conflict, NotFound, ValidationFailed
+from loyalty.ledger import service as ledger
+from loyalty.ledger.repository import Balance, read_balance
+from loyalty.models import Transaction, TransactionLine
+from loyalty.programs.service import program_at
+from loyalty.stores.service import store_kind
+from loyalty.timeutil import as_utc, utcnow
+from loyalty.transactions.schemas import BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
+
+
+def balance_out(balance: Balance | None) -> BalanceOut | None:
+    if balance is None:
+        return None
+    return BalanceOut(available=balance.available, pending=balance.pending, held=balance.held,
+                      owed=balance.owed_points)
+
+
+def _insert_ignoring_duplicate(session: Session, values: dict[str, object]) -> int | None:
+    """Inserts the transaction unless (store, POS id) exists; None means it was already recorded."""
+    dialect = session.get_bind().dialect.name
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (factory(Transaction).values(**values)
+                 .on_conflict_do_nothing(index_elements=["store_id", "pos_transaction_id"])
+                 .returning(Transaction.id))
+    return session.execute(statement).scalar_one_or_none()
+
+
+def _insert_lines(session: Session, transaction_id: int, lines: list[Line]) -> None:
+    if lines:
+        session.execute(insert(TransactionLine), [
+            {"transaction_id": transaction_id, "line_no": n, "sku": line.sku, "category": line.category,
+             "quantity": line.quantity, "unit_price": line.unit_price}
+            for n, line in enumerate(lines, start=1)
+        ])
+
+
+def _existing(session: Session, store_id: str, pos_id: str) -> Transaction:
+    found = session.scalar(select(Transaction).where(Transaction.store_id == store_id,
+                                                     Transaction.pos_transaction_id == pos_id))
+    assert found is not None
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the endpoint answers; `replayed` is true when the POS sent a sale it had already sent."""
+
+    body: PurchaseOut
+    replayed: bool
+
+
+def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Recorded:
+    now = utcnow()
+    occurred_at = as_utc(data.occurred_at)
+    kind = store_kind(session, data.store_id)
+    program = program_at(session, occurred_at)
+    if data.currency != program.definition.currency:
+        raise ValidationFailed(f"this program runs in {program.definition.currency}, not {data.currency}")
+    if data.customer_id is not None:
+        read_balance(session, data.customer_id)  # a clear 404 before anything is written
+
+    transaction_id = _insert_ignoring_duplicate(session, {
+        "store_id": data.store_id, "pos_transaction_id": data.transaction_id, "kind": "purchase",
+        "customer_id": data.customer_id, "occurred_at": occurred_at, "amount": data.amount,
+        "currency": data.currency, "points_earned": 0, "points_redeemed": 0, "returned_amount": 0,
+        "points_reversed": 0, "points_restored": 0, "created_at": now,
+    })
+    if transaction_id is None:
+        return Recorded(_replay(session, data), replayed=True)
+    _insert_lines(session, transaction_id, data.lines)
+
+    redeemed = data.redeem_points
+    point_value = program.definition.redemption.point_value
+    if data.hold_id is not None:
+        hold = ledger.capture_hold(session, data.hold_id, points=None, actor=actor, now=now,
+                                   transaction_id=transaction_id)
+        if hold.customer_id != data.customer_id:
+            raise ValidationFailed(f"hold {data.hold_id} belongs to another customer")
+        redeemed = hold.points
+    if redeemed:
+        limit = program.max_redeemable(data.amount)
+        if redeemed < program.definition.redemption.min_points:
+            raise ValidationFailed(f"at least {program.definition.redemption.min_points} points per redemption")
+        if redeemed > limit:
+            raise ValidationFailed(f"at most {limit} points can pay for a purchase of {data.amount}",
+                                   max_points=limit)
+        if data.hold_id is None:
+            assert data.customer_id is not None
+            ledger.spend(session, customer_id=data.customer_id, points=redeemed, kind="redeem",
+                         to_account="redeemed", source_type="transaction", source_id=str(transaction_id),
+                         event="redeem", reason=f"points paid for purchase {data.transaction_id}", actor=actor,
+                         now=now, spend_type="transaction", spend_id=transaction_id,
+                         transaction_id=transaction_id)
+    # Points pay part of the bill; only the part paid in money earns points.
+    earned = program.earn.points_for(kind, data.amount - redeemed * point_value) if data.customer_id else 0
+    settled = 0
+    balance: Balance | None = None
+    if earned:
+        assert data.customer_id is not None
+        result = ledger.credit(
+            session, program, customer_id=data.customer_id, points=earned, kind="earn", from_account="issued",
+            source_type="transaction", source_id=str(transaction_id), event="earn",
+            reason=f"purchase {data.transaction_id} at {data.store_id}", actor=actor, earned_at=occurred_at,
+            now=now, transaction_id=transaction_id,
+        )
+        settled, balance = result.settled_owed, result.balance
+    if earned or redeemed:
+        session.execute(Transaction.__table__.update().where(Transaction.id == transaction_id)
+                        .values(points_earned=earned, points_redeemed=redeemed))
+    if data.customer_id is not None and balance is None:
+        balance = read_balance(session, data.customer_id)
+    return Recorded(PurchaseOut(
+        id=transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
+        customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
+        points_earned=earned, points_redeemed=redeemed, redeemed_value=redeemed * point_value,
+        owed_settled=settled, balance=balance_out(balance),
+    ), replayed=False)
+
+
+def _replay(session: Session, data: PurchaseIn) -> PurchaseOut:
+    existing = _existing(session, data.store_id, data.transaction_id)
+    same = (existing.customer_id == data.customer_id and existing.amount == data.amount
+            and existing.kind == "purchase" and as_utc(existing.occurred_at) == as_utc(data.occurred_at))
+    if not same:
+        raise Conflict(
+            f"transaction {data.transaction_id} at store {data.store_id} was already recorded with different "
+            "details (customer, amount or time); use a new transaction_id for a new sale",
+            existing_id=existing.id,
+        )
+    return purchase_out(session, existing)
+
+
+def purchase_out(session: Session, tx: Transaction) -> PurchaseOut:
+    program = program_at(session, tx.occurred_at)
+    balance = read_balance(session, tx.customer_id) if tx.customer_id is not None else None
+    return PurchaseOut(
+        id=tx.id, store_id=tx.store_id, transaction_id=tx.pos_transaction_id, customer_id=tx.customer_id,
+        occurred_at=tx.occurred_at, amount=tx.amount, currency=tx.currency, points_earned=tx.points_earned,
+        points_redeemed=tx.points_redeemed,
+        redeemed_value=tx.points_redeemed * program.definition.redemption.point_value,
+        owed_settled=0, balance=balance_out(balance),
+    )
+
+
+def get_transaction(session: Session, transaction_id: int) -> Transaction:
+    tx = session.get(Transaction, transaction_id)
+    if tx is None:
+        raise NotFound(f"transaction {transaction_id} does not exist")
+    return tx
+
+
+def return_shares(tx: Transaction, returned_after: int) -> tuple[int, int]:
+    """Cumulative points to reverse and to restore once `returned_after` of the amount is back.
+
+    Both are computed on the running total, so partial returns add up to exactly the purchase's
+    points when everything is returned, and rounding never favours a return over a purchase.
+    """
+    if tx.amount == 0:
+        return tx.points_earned, tx.points_redeemed
+    kept = tx.points_earned * (tx.amount - returned_after) // tx.amount
+    return tx.points_earned - kept, tx.points_redeemed * returned_after // tx.amount
+
+
+def record_return(session: Session, purchase_id: int, data: ReturnIn, *, actor: str,
+                  allowed_store: str | None = None) -> ReturnOut:
+    now = utcnow()
+    purchase = session.scalar(select(Transaction).where(Transaction.id == purchase_id).with_for_update())
+    if purchase is None or purchase.kind != "purchase":
+        raise NotFound(f"purchase {purchase_id} does not exist")
+    if allowed_store is not None and purchase.store_id != allowed_store:
+        raise NotFound(f"purchase {purchase_id} does not exist")
+    store_id = data.store_id or purchase.store_id
+    if allowed_store is not None and store_id != allowed_store:
+        raise ValidationFailed("a store key records returns at its own store only")
+    store_kind(session, store_id)
+    duplicate = session.scalar(select(Transaction).where(Transaction.store_id == store_id,
+                                                         Transaction.pos_transaction_id == data.transaction_id))
+    if duplicate is not None:
+        if duplicate.original_id == purchase.id and duplicate.amount == data.amount:
+            return _return_out(session, duplicate, purchase)
+        raise Conflict(f"transaction {data.transaction_id} at store {store_id} was already recorded")
+    left = purchase.amount - purchase.returned_amount
+    if data.amount > left:
+        raise ValidationFailed(f"only {left} of purchase {purchase.pos_transaction_id} can still be returned",
+                               returnable=left)
+    returned_after = purchase.returned_amount + data.amount
+    reverse_total, restore_total = return_shares(purchase, returned_after)
+    reverse, restore = reverse_total - purchase.points_reversed, restore_total - purchase.points_restored
+    return_tx = Transaction(
+        store_id=store_id, pos_transaction_id=data.transaction_id, kind="return", original_id=purchase.id,
+        customer_id=purchase.customer_id, occurred_at=as_utc(data.occurred_at), amount=data.amount,
+        currency=purchase.currency, points_earned=0, points_redeemed=0, returned_amount=0,
+        points_reversed=reverse, points_restored=restore, created_at=now,
+    )
+    session.add(return_tx)
+    session.flush()
+    _insert_lines(session, return_tx.id, data.lines)
+    if purchase.customer_id is not None and (reverse or restore):
+        ledger.reverse_for_return(session, customer_id=purchase.customer_id, purchase_id=purchase.id,
+                                           return_id=return_tx.id, reverse=reverse, restore=restore, actor=actor,
+                                           now=now)
+    purchase.returned_amount = returned_after
+    purchase.points_reversed, purchase.points_restored = reverse_total, restore_total
+    session.flush()
+    return _return_out(session, return_tx, purchase)
+
+
+def _return_out(session: Session, return_tx: Transaction, purchase: Transaction) -> ReturnOut:
+    balance = read_balance(session, purchase.customer_id) if purchase.customer_id is not None else None
+    return ReturnOut(
+        id=return_tx.id, purchase_id=purchase.id, transaction_id=return_tx.pos_transaction_id,
+        amount=return_tx.amount, points_reversed=return_tx.points_reversed,
+        points_restored=return_tx.points_restored, shortfall=ledger.shortfall_of(session, return_tx.id), balance=balance_out(balance),
+    )

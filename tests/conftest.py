@@ -1,0 +1,118 @@
+"""Every test gets a clean database: SQLite always, PostgreSQL too when LOYALTY_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from loyalty.app import create_app
+from loyalty.auth.service import clear_cache as clear_key_cache
+from loyalty.db import make_engine, session_factory
+from loyalty.migrations.runner import upgrade_to_head
+from loyalty.models import Base
+from loyalty.programs.service import ProgramCache
+from loyalty.stores import service as stores_service
+
+POSTGRES_URL = os.environ.get("LOYALTY_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def _pg_url() -> str:
+    assert POSTGRES_URL
+    url = POSTGRES_URL
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = _worker_database(url, worker)
+    return url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Each xdist worker gets its own database, created from the one given."""
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = make_engine(base.render_as_string(hide_password=False)).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    url = _pg_url()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    except Exception as exc:  # pragma: no cover - the message is the point
+        pytest.exit(f"LOYALTY_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+    upgrade_to_head(url)
+    return url
+
+
+def _clear_caches() -> None:
+    ProgramCache.clear()
+    clear_key_cache()
+    stores_service._kinds.clear()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    _clear_caches()
+    if request.param == "sqlite":
+        path = tmp_path / "loyalty.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_migrated")
+        engine = make_engine(url)
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield url
+    _clear_caches()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, pool_size=40)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session for arranging and checking; tests commit what the code under test should see."""
+    session = session_factory(engine)()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine), raise_server_exceptions=False) as test_client:
+        yield test_client
