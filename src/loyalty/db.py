@@ -61,6 +61,13 @@ def read_only_engine(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_read_only=True)
 
 
+def database_key(session: Session) -> str:
+    """Identifies the database a session talks to, for per-database caches."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=True)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 

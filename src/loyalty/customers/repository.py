@@ -20,7 +20,9 @@ def find_by_identity(session: Session, kind: str, value: str, namespace: str = "
         CustomerIdentity.kind == kind, CustomerIdentity.namespace == namespace, CustomerIdentity.value == value))
 
 
-def find_many(session: Session, keys: Iterable[tuple[str, str, str]], chunk: int = 500) -> dict[tuple[str, str, str], int]:
+def find_many(
+    session: Session, keys: Iterable[tuple[str, str, str]], chunk: int = 500,
+) -> dict[tuple[str, str, str], int]:
     """Resolves (kind, namespace, value) keys in a few queries, for imports."""
     keys = list(dict.fromkeys(keys))
     found: dict[tuple[str, str, str], int] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from loyalty.bulk import insert_rows
 from loyalty.customers import repository
 from loyalty.customers.identities import (
     guess_identity,
@@ -52,7 +53,7 @@ def _claim_identities(session: Session, customer_id: int, keys: list[tuple[str, 
     fresh = [k for k in keys if k not in taken]
     if fresh:
         now = utcnow()
-        session.execute(insert(CustomerIdentity), [
+        insert_rows(session, CustomerIdentity, [
             {"customer_id": customer_id, "kind": k, "namespace": n, "value": v, "created_at": now}
             for k, n, v in fresh
         ])
@@ -90,8 +91,9 @@ def update_customer(session: Session, customer_id: int, data: CustomerUpdate) ->
         if name in fields:
             setattr(customer, name, fields[name])
     if data.consents is not None:
-        customer.consent_email, customer.consent_sms = data.consents.email, data.consents.sms
-        customer.consent_zalo, customer.consent_phone = data.consents.zalo, data.consents.phone
+        # A PATCH changes only the channels it names; the others keep their consent.
+        for channel in data.consents.model_fields_set:
+            setattr(customer, f"consent_{channel}", getattr(data.consents, channel))
     keys = _identity_keys(data.phone, data.email, data.card, data.external_ids)
     replaced = {kind for kind, _, _ in keys if kind in ("phone", "email")}
     if replaced:
@@ -150,8 +152,8 @@ def resolve_reference(session: Session, reference: str) -> Customer:
 def to_out(session: Session, customer: Customer) -> CustomerOut:
     identities = repository.identities_of(session, customer.id)
     return CustomerOut(
-        id=customer.id, name=customer.name, birthday=customer.birthday, gender=customer.gender,  # type: ignore[arg-type]
-        city=customer.city, preferred_channel=customer.preferred_channel,  # type: ignore[arg-type]
+        id=customer.id, name=customer.name, birthday=customer.birthday, gender=customer.gender,
+        city=customer.city, preferred_channel=customer.preferred_channel,
         identities=Identities(
             phone=next((i.value for i in identities if i.kind == "phone"), None),
             email=next((i.value for i in identities if i.kind == "email"), None),

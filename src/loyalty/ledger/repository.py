@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from loyalty.bulk import allocate_ids, insert_rows
 from loyalty.errors import InsufficientPoints, NotFound
 from loyalty.models import LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
 from loyalty.models.ledger import ACCOUNTS, MEMBER_ACCOUNTS
@@ -86,23 +87,19 @@ def insert_entries(session: Session, specs: Sequence[EntrySpec], *, apply_balanc
         return
     for spec in specs:
         validate_entry(spec)
-    rows = [
+    ids = allocate_ids(session, LedgerEntry, len(specs))
+    for spec, entry_id in zip(specs, ids, strict=True):
+        spec.entry_id = entry_id
+    insert_rows(session, LedgerEntry, [
         {
-            "kind": s.kind, "customer_id": s.customer_id, "source_type": s.source_type, "source_id": s.source_id,
-            "event": s.event, "reason": s.reason, "actor": s.actor, "created_at": s.created_at,
-            "transaction_id": s.transaction_id, "corrects_entry_id": s.corrects_entry_id,
+            "id": s.entry_id, "kind": s.kind, "customer_id": s.customer_id, "source_type": s.source_type,
+            "source_id": s.source_id, "event": s.event, "reason": s.reason, "actor": s.actor,
+            "created_at": s.created_at, "transaction_id": s.transaction_id,
+            "corrects_entry_id": s.corrects_entry_id,
         }
         for s in specs
-    ]
-    if len(rows) == 1:
-        specs[0].entry_id = session.execute(insert(LedgerEntry).returning(LedgerEntry.id), rows).scalar_one()
-    else:
-        ids = session.execute(
-            insert(LedgerEntry).returning(LedgerEntry.id, sort_by_parameter_order=True), rows
-        ).scalars().all()
-        for spec, entry_id in zip(specs, ids, strict=True):
-            spec.entry_id = entry_id
-    session.execute(insert(LedgerPosting), [
+    ])
+    insert_rows(session, LedgerPosting, [
         {"entry_id": s.entry_id, "account": account, "amount": amount,
          "customer_id": s.customer_id if account in MEMBER_ACCOUNTS else None}
         for s in specs for account, amount in s.postings
@@ -156,7 +153,7 @@ def read_balance(session: Session, customer_id: int) -> Balance:
 
 def insert_lots(session: Session, rows: list[dict[str, object]]) -> None:
     if rows:
-        session.execute(insert(PointLot), rows)
+        insert_rows(session, PointLot, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +198,7 @@ def take_from_lots(
     )
     if result.rowcount not in (-1, len(plan)):
         raise InsufficientPoints("points were spent by another request at the same time; try again")
-    session.execute(insert(LotAllocation), [
+    insert_rows(session, LotAllocation, [
         {"lot_id": t.lot_id, "entry_id": entry_id, "points": t.points, "spend_type": spend_type,
          "spend_id": spend_id}
         for t in plan
@@ -241,7 +238,7 @@ def give_back_to_lots(
         text("UPDATE point_lots SET remaining = remaining + :give WHERE id = :lot_id"),
         [{"lot_id": t.lot_id, "give": t.points} for t in plan],
     )
-    session.execute(insert(LotAllocation), [
+    insert_rows(session, LotAllocation, [
         {"lot_id": t.lot_id, "entry_id": entry_id, "points": -t.points, "spend_type": spend_type,
          "spend_id": spend_id}
         for t in plan

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select, text, update
 from sqlalchemy.orm import Session
 
+from loyalty.bulk import insert_rows
 from loyalty.errors import HoldNotActive, InsufficientPoints, NotFound, ValidationFailed
 from loyalty.ledger.repository import (
     Balance,
@@ -236,8 +237,10 @@ def reverse_for_return(
                   now=now, spend_type="transaction", spend_id=purchase_id, transaction_id=return_id)
     if not reverse:
         return ReversalResult(0, restore, 0)
-    expire_due(session, now, customer_ids=[customer_id], actor=actor)
-    # First the purchase's own lot (pending or not), then other spendable lots, soonest-expiring first.
+    # First the purchase's own lot (pending or not), then other lots still holding points, soonest-
+    # expiring first: a lot past expiry but not yet swept is still in `available`, and taking it
+    # back first costs the member least. No inline expiry here, so history imported later replays
+    # the same way it happened.
     own = session.execute(
         select(PointLot.id, PointLot.remaining, PointLot.pending)
         .where(PointLot.transaction_id == purchase_id, PointLot.customer_id == customer_id, PointLot.remaining > 0)
@@ -276,7 +279,7 @@ def reverse_for_return(
             text("UPDATE point_lots SET remaining = remaining - :take WHERE id = :lot_id AND remaining >= :take"),
             [{"lot_id": lot_id, "take": take} for lot_id, take, _ in takes],
         )
-        session.execute(LotAllocation.__table__.insert(), [
+        insert_rows(session, LotAllocation, [
             {"lot_id": lot_id, "entry_id": spec.entry_id, "points": take, "spend_type": "reverse",
              "spend_id": return_id}
             for lot_id, take, _ in takes
@@ -347,7 +350,7 @@ def expire_due(
         entry_of = {spec.customer_id: spec.entry_id for spec in specs}
         session.connection().execute(
             text("UPDATE point_lots SET remaining = 0 WHERE id = :lot_id"), [{"lot_id": i} for i, _, _ in lots])
-        session.execute(LotAllocation.__table__.insert(), [
+        insert_rows(session, LotAllocation, [
             {"lot_id": lot_id, "entry_id": entry_of[cid], "points": remaining, "spend_type": "expire",
              "spend_id": entry_of[cid]}
             for lot_id, cid, remaining in lots

@@ -26,6 +26,7 @@ class LedgerEntry(Base):
         # One source event can post at most once, whatever retries or races happen.
         UniqueConstraint("source_type", "source_id", "event", name="source_event"),
         Index("ix_ledger_entries_customer", "customer_id", "id"),
+        Index("ix_ledger_entries_transaction", "transaction_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

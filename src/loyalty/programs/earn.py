@@ -27,7 +27,9 @@ class EarnCalculator:
         points, per_amount = rate
         return (amount // per_amount) * points
 
-    def points_for_many(self, store_kinds: npt.NDArray[np.str_], amounts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    def points_for_many(
+        self, store_kinds: npt.NDArray[np.str_], amounts: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:
         """Vectorised twin of points_for, for imports and simulations."""
         result = np.zeros(len(amounts), dtype=np.int64)
         positive = np.maximum(amounts, 0)

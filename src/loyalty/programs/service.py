@@ -6,8 +6,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from loyalty.db import database_key
 from loyalty.errors import ConfigError
 from loyalty.models import ProgramVersion
 from loyalty.programs.earn import EarnCalculator
@@ -113,7 +114,7 @@ class ProgramCache:
 
     @classmethod
     def versions(cls, session: Session) -> list[ActiveProgram]:
-        key = str(session.get_bind().url)
+        key = database_key(session)
         with cls._lock:
             if key == cls._key and time.monotonic() - cls._loaded_at < _CACHE_SECONDS:
                 return cls._versions

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.db import database_key
 from loyalty.errors import Conflict, NotFound
 from loyalty.models import Store
 from loyalty.models.customers import STORE_KINDS
@@ -47,7 +48,7 @@ _KIND_TTL = 60.0
 
 def store_kind(session: Session, store_id: str) -> str:
     """The store's kind; a store's kind rarely changes, so it is cached per process for a minute."""
-    key = (str(session.get_bind().url), store_id)
+    key = (database_key(session), store_id)
     with _kinds_lock:
         hit = _kinds.get(key)
     if hit and time.monotonic() - hit[1] < _KIND_TTL:

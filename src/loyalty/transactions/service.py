@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from loyalty.bulk import insert_rows
 from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.ledger import service as ledger
 from loyalty.ledger.repository import Balance, read_balance
-from loyalty.models import Transaction, TransactionLine
+from loyalty.models import Hold, Transaction, TransactionLine
 from loyalty.programs.service import program_at
 from loyalty.stores.service import store_kind
 from loyalty.timeutil import as_utc, utcnow
@@ -38,7 +39,7 @@ def _insert_ignoring_duplicate(session: Session, values: dict[str, object]) -> i
 
 def _insert_lines(session: Session, transaction_id: int, lines: list[Line]) -> None:
     if lines:
-        session.execute(insert(TransactionLine), [
+        insert_rows(session, TransactionLine, [
             {"transaction_id": transaction_id, "line_no": n, "sku": line.sku, "category": line.category,
              "quantity": line.quantity, "unit_price": line.unit_price}
             for n, line in enumerate(lines, start=1)
@@ -83,10 +84,9 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
     redeemed = data.redeem_points
     point_value = program.definition.redemption.point_value
     if data.hold_id is not None:
+        _check_hold(session, data)
         hold = ledger.capture_hold(session, data.hold_id, points=None, actor=actor, now=now,
                                    transaction_id=transaction_id)
-        if hold.customer_id != data.customer_id:
-            raise ValidationFailed(f"hold {data.hold_id} belongs to another customer")
         redeemed = hold.points
     if redeemed:
         limit = program.max_redeemable(data.amount)
@@ -116,7 +116,7 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
         )
         settled, balance = result.settled_owed, result.balance
     if earned or redeemed:
-        session.execute(Transaction.__table__.update().where(Transaction.id == transaction_id)
+        session.execute(update(Transaction).where(Transaction.id == transaction_id)
                         .values(points_earned=earned, points_redeemed=redeemed))
     if data.customer_id is not None and balance is None:
         balance = read_balance(session, data.customer_id)
@@ -128,14 +128,31 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
     ), replayed=False)
 
 
+def _check_hold(session: Session, data: PurchaseIn) -> None:
+    """A hold pays only for its own customer's purchase, at the store that made it."""
+    hold = session.get(Hold, data.hold_id)
+    if hold is None or hold.customer_id != data.customer_id:
+        raise ValidationFailed(f"hold {data.hold_id} is not a hold of customer {data.customer_id}")
+    if hold.store_id is not None and hold.store_id != data.store_id:
+        raise ValidationFailed(f"hold {data.hold_id} was made at store {hold.store_id}, not {data.store_id}")
+
+
+def _same_payment(session: Session, existing: Transaction, data: PurchaseIn) -> bool:
+    if data.hold_id is not None:
+        hold = session.get(Hold, data.hold_id)
+        return hold is not None and hold.transaction_id == existing.id
+    return existing.points_redeemed == data.redeem_points
+
+
 def _replay(session: Session, data: PurchaseIn) -> PurchaseOut:
     existing = _existing(session, data.store_id, data.transaction_id)
     same = (existing.customer_id == data.customer_id and existing.amount == data.amount
-            and existing.kind == "purchase" and as_utc(existing.occurred_at) == as_utc(data.occurred_at))
+            and existing.kind == "purchase" and as_utc(existing.occurred_at) == as_utc(data.occurred_at)
+            and existing.currency == data.currency and _same_payment(session, existing, data))
     if not same:
         raise Conflict(
             f"transaction {data.transaction_id} at store {data.store_id} was already recorded with different "
-            "details (customer, amount or time); use a new transaction_id for a new sale",
+            "details (customer, amount, time or points paid); use a new transaction_id for a new sale",
             existing_id=existing.id,
         )
     return purchase_out(session, existing)
@@ -221,5 +238,6 @@ def _return_out(session: Session, return_tx: Transaction, purchase: Transaction)
     return ReturnOut(
         id=return_tx.id, purchase_id=purchase.id, transaction_id=return_tx.pos_transaction_id,
         amount=return_tx.amount, points_reversed=return_tx.points_reversed,
-        points_restored=return_tx.points_restored, shortfall=ledger.shortfall_of(session, return_tx.id), balance=balance_out(balance),
+        points_restored=return_tx.points_restored, shortfall=ledger.shortfall_of(session, return_tx.id),
+        balance=balance_out(balance),
     )

@@ -1,8 +1,8 @@
 """core: customers, transactions, ledger
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-23 11:34:01.788958
+Revises:
+Create Date: 2026-11-23 11:49:18.975649
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import loyalty.models.base
-
 
 revision = '0001'
 down_revision = None
@@ -195,6 +194,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_entries_customer', ['customer_id', 'id'], unique=False)
+        batch_op.create_index('ix_ledger_entries_transaction', ['transaction_id'], unique=False)
 
     op.create_table('transaction_lines',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -291,6 +291,7 @@ def downgrade() -> None:
     op.drop_table('ledger_postings')
     op.drop_table('transaction_lines')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_entries_transaction')
         batch_op.drop_index('ix_ledger_entries_customer')
 
     op.drop_table('ledger_entries')

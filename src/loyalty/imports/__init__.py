@@ -1,0 +1,1 @@
+"""CSV import of customers and transactions: streamed, batched, bulk SQL, exactly once."""

@@ -1,0 +1,78 @@
+"""Streams a CSV file through the bulk importer, one committed transaction per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from rich.progress import Progress
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from loyalty.db import run_in_transaction, session_scope
+from loyalty.imports import rows as csvrows
+from loyalty.imports.service import BatchReport, import_customers, import_transactions
+from loyalty.programs.service import program_at
+
+Row = TypeVar("Row")
+
+
+def count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"\n")
+    return max(count - 1, 0)
+
+
+def _batches(path: Path, required: tuple[str, ...], known: tuple[str, ...],
+             parse: Callable[[int, dict[str, str]], Row], size: int) -> Iterator[list[Row]]:
+    lines = csvrows.read_csv(path)
+    _, header = next(lines)
+    csvrows.check_header(header, required, known)
+    batch: list[Row] = []
+    for line, row in lines:
+        batch.append(parse(line, row))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _run(engine: Engine, path: Path, batches: Iterator[list[Row]],
+         work: Callable[[Session, list[Row]], BatchReport], progress: Progress | None) -> BatchReport:
+    total = BatchReport()
+    task = progress.add_task(f"importing {path.name}", total=count_lines(path)) if progress else None
+    for batch in batches:
+        # Each batch commits on its own: memory stays constant, and a re-run skips what is done.
+        total.add(run_in_transaction(engine, partial(work, batch=batch)))  # type: ignore[call-arg]
+        if progress is not None and task is not None:
+            progress.advance(task, len(batch))
+    return total
+
+
+def import_transaction_file(engine: Engine, path: Path, *, create_customers: bool = False,
+                            batch_size: int = 10_000, progress: Progress | None = None) -> BatchReport:
+    with session_scope(engine) as session:
+        tz = program_at(session).tz
+    batches = _batches(path, csvrows.TRANSACTION_REQUIRED,
+                       csvrows.TRANSACTION_REQUIRED + csvrows.TRANSACTION_OPTIONAL,
+                       partial(csvrows.parse_transaction, tz=tz), batch_size)
+
+    def work(session: Session, batch: list[csvrows.TransactionRow | csvrows.RowError]) -> BatchReport:
+        return import_transactions(session, batch, create_customers=create_customers)
+    return _run(engine, path, batches, work, progress)
+
+
+def import_customer_file(engine: Engine, path: Path, *, batch_size: int = 5000,
+                         progress: Progress | None = None) -> BatchReport:
+    with session_scope(engine) as session:
+        tz = program_at(session).tz
+    batches = _batches(path, (), csvrows.CUSTOMER_COLUMNS, partial(csvrows.parse_customer, tz=tz), batch_size)
+
+    def work(session: Session, batch: list[csvrows.CustomerRow | csvrows.RowError]) -> BatchReport:
+        return import_customers(session, batch)
+    return _run(engine, path, batches, work, progress)

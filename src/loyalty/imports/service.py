@@ -1,0 +1,350 @@
+"""Bulk import: each batch is a few set-based statements, whatever its size.
+
+Purchases earn exactly as through the API (same earn calculator, same entries, lots and
+balances); returns go through the same service as the API, each in a savepoint so a bad one
+changes nothing. Rows already recorded, by (store, POS id) or identity, are skipped, so a
+file imported twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loyalty.bulk import allocate_ids, insert_rows
+from loyalty.customers.identities import (
+    guess_identity,
+    normalise_card,
+    normalise_email,
+    normalise_external,
+    normalise_phone,
+)
+from loyalty.customers.repository import find_many
+from loyalty.errors import LoyaltyError
+from loyalty.imports.rows import CustomerRow, RowError, TransactionRow
+from loyalty.ledger import service as ledger
+from loyalty.ledger.repository import EntrySpec, insert_entries, insert_lots
+from loyalty.models import Base, Customer, CustomerIdentity, MemberBalance, Store, Transaction, TransactionLine
+from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
+from loyalty.timeutil import as_utc, utcnow
+from loyalty.transactions.schemas import ReturnIn
+from loyalty.transactions.service import record_return
+
+IdentityKey = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class BatchReport:
+    rows: int = 0
+    imported: int = 0
+    skipped: int = 0  # already recorded earlier: importing twice changes nothing
+    created_customers: int = 0
+    points: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    rejected: int = 0  # all rejected rows; `errors` keeps the first few thousand of them
+
+    def add(self, other: BatchReport, keep_errors: int = 5000) -> None:
+        self.rows += other.rows
+        self.imported += other.imported
+        self.skipped += other.skipped
+        self.created_customers += other.created_customers
+        self.points += other.points
+        self.rejected += len(other.errors)
+        self.errors.extend(other.errors[: max(0, keep_errors - len(self.errors))])
+
+
+def _insert_with_ids(session: Session, model: type[Base], rows: list[dict[str, object]]) -> list[int]:
+    ids = allocate_ids(session, model, len(rows))
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    insert_rows(session, model, rows)
+    return ids
+
+
+# --- customers ------------------------------------------------------------------------------
+
+def _customer_keys(row: CustomerRow) -> list[IdentityKey]:
+    keys: list[IdentityKey] = []
+    if row.phone:
+        keys.append(("phone", "", normalise_phone(row.phone)))
+    if row.email:
+        keys.append(("email", "", normalise_email(row.email)))
+    if row.card:
+        keys.append(("card", "", normalise_card(row.card)))
+    if row.external_id and row.namespace:
+        keys.append(("external", row.namespace, normalise_external(row.external_id)))
+    return keys
+
+
+def create_customers_bulk(session: Session, rows: list[dict[str, object]], keys: list[list[IdentityKey]]) -> list[int]:
+    """Inserts customers, their identities and zero balances in three statements."""
+    ids = _insert_with_ids(session, Customer, rows)
+    now = utcnow()
+    identities = [{"customer_id": cid, "kind": k, "namespace": n, "value": v, "created_at": now}
+                  for cid, row_keys in zip(ids, keys, strict=True) for k, n, v in row_keys]
+    if identities:
+        insert_rows(session, CustomerIdentity, identities)
+    if ids:
+        insert_rows(session, MemberBalance, [
+            {"customer_id": cid, "available": 0, "pending": 0, "held": 0, "owed": 0, "earned_total": 0}
+            for cid in ids])
+    return ids
+
+
+def import_customers(session: Session, rows: list[CustomerRow | RowError]) -> BatchReport:
+    report = BatchReport(rows=len(rows))
+    stores = set(session.scalars(select(Store.id)))
+    valid: list[tuple[CustomerRow, list[IdentityKey]]] = []
+    for row in rows:
+        if isinstance(row, RowError):
+            report.errors.append(row)
+            continue
+        try:
+            keys = _customer_keys(row)
+        except LoyaltyError as exc:
+            report.errors.append(RowError(row.line, exc.detail))
+            continue
+        if row.store_id and row.store_id not in stores:
+            report.errors.append(RowError(row.line, f"store {row.store_id!r} does not exist"))
+            continue
+        valid.append((row, keys))
+    existing = find_many(session, (k for _, keys in valid for k in keys))
+    seen: dict[IdentityKey, int] = {}
+    now = utcnow()
+    new_rows: list[dict[str, object]] = []
+    new_keys: list[list[IdentityKey]] = []
+    for row, keys in valid:
+        owners = {existing[k] for k in keys if k in existing}
+        if owners:
+            if len(owners) == 1 and all(k in existing for k in keys):
+                report.skipped += 1  # this very customer was imported before
+            else:
+                report.errors.append(RowError(row.line, "its identities belong to existing customer(s) "
+                                                        f"{', '.join(map(str, sorted(owners)))}"))
+            continue
+        clash = next((k for k in keys if k in seen), None)
+        if clash is not None:
+            report.errors.append(RowError(row.line, f"{clash[0]} {clash[2]} is also on line {seen[clash]}"))
+            continue
+        seen.update(dict.fromkeys(keys, row.line))
+        new_rows.append({
+            "name": row.name, "birthday": row.birthday, "gender": row.gender, "city": row.city,
+            "preferred_channel": row.preferred_channel, "consent_email": row.consent_email,
+            "consent_sms": row.consent_sms, "consent_zalo": row.consent_zalo, "consent_phone": row.consent_phone,
+            "enrolled_store_id": row.store_id, "enrolled_at": as_utc(row.enrolled_at) if row.enrolled_at else now,
+            "created_at": now, "updated_at": now,
+        })
+        new_keys.append(keys)
+    create_customers_bulk(session, new_rows, new_keys)
+    report.imported = len(new_rows)
+    return report
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+def _resolve_customers(
+    session: Session, rows: list[TransactionRow], create: bool, report: BatchReport,
+) -> tuple[dict[str, int], set[int]]:
+    """Maps each row's customer reference to an id (creating unknown ones if asked)."""
+    keys: dict[str, IdentityKey] = {}
+    bad: set[int] = set()
+    for row in rows:
+        if row.customer and row.customer not in keys:
+            try:
+                kind, value = guess_identity(row.customer)
+                keys[row.customer] = (kind, "", value)
+            except LoyaltyError as exc:
+                report.errors.append(RowError(row.line, f"customer: {exc.detail}"))
+                bad.add(row.line)
+    found = find_many(session, keys.values())
+    resolved = {ref: found[key] for ref, key in keys.items() if key in found}
+    missing = [ref for ref, key in keys.items() if key not in found]
+    if missing and create:
+        # A card-looking reference may be a store's own id: look at external ids before creating.
+        now = utcnow()
+        unique_keys = list(dict.fromkeys(keys[ref] for ref in missing))
+        ids = create_customers_bulk(session, [
+            {"name": None, "consent_email": False, "consent_sms": False, "consent_zalo": False,
+             "consent_phone": False, "enrolled_at": now, "created_at": now, "updated_at": now}
+            for _ in unique_keys], [[key] for key in unique_keys])
+        by_key = dict(zip(unique_keys, ids, strict=True))
+        resolved.update({ref: by_key[keys[ref]] for ref in missing})
+        report.created_customers += len(ids)
+    elif missing:
+        for row in rows:
+            if row.customer in missing:
+                report.errors.append(RowError(row.line, f"unknown customer {row.customer!r} "
+                                                        "(use --create-customers to enrol unknown customers)"))
+                bad.add(row.line)
+    return resolved, bad
+
+
+def _already_recorded(session: Session, keys: list[tuple[str, str]], chunk: int = 900) -> set[tuple[str, str]]:
+    by_store: dict[str, list[str]] = {}
+    for store_id, pos_id in keys:
+        by_store.setdefault(store_id, []).append(pos_id)
+    found: set[tuple[str, str]] = set()
+    for store_id, pos_ids in by_store.items():
+        for start in range(0, len(pos_ids), chunk):
+            found.update(session.execute(
+                select(Transaction.store_id, Transaction.pos_transaction_id)
+                .where(Transaction.store_id == store_id,
+                       Transaction.pos_transaction_id.in_(pos_ids[start:start + chunk]))).tuples().all())
+    return found
+
+
+def _insert_transactions(session: Session, values: list[dict[str, object]]) -> dict[tuple[str, str], int]:
+    """Inserts the sales not recorded yet; returns their new ids by (store, POS id)."""
+    if not values:
+        return {}
+    done = _already_recorded(session, [(str(v["store_id"]), str(v["pos_transaction_id"])) for v in values])
+    fresh = [v for v in values if (v["store_id"], v["pos_transaction_id"]) not in done]
+    ids = _insert_with_ids(session, Transaction, fresh)
+    return {(str(v["store_id"]), str(v["pos_transaction_id"])): i for v, i in zip(fresh, ids, strict=True)}
+
+
+def _program_index(programs: list[ActiveProgram], moments: np.ndarray) -> np.ndarray:
+    starts = np.array([p.effective_from.timestamp() if p.effective_from else -np.inf for p in programs])
+    return np.maximum(np.searchsorted(starts, moments, side="right") - 1, 0)
+
+
+def import_transactions(
+    session: Session, rows: list[TransactionRow | RowError], *, create_customers: bool = False,
+    actor: str = "import",
+) -> BatchReport:
+    report = BatchReport(rows=len(rows))
+    now = utcnow()
+    kinds = dict(session.execute(select(Store.id, Store.kind)).tuples().all())
+    programs = ProgramCache.versions(session) or [default_program()]
+    parsed: list[TransactionRow] = []
+    for row in rows:
+        if isinstance(row, RowError):
+            report.errors.append(row)
+        elif row.store_id not in kinds:
+            report.errors.append(RowError(row.line, f"store {row.store_id!r} does not exist"))
+        elif row.currency != programs[-1].definition.currency:
+            report.errors.append(RowError(row.line, f"currency {row.currency} is not the program's "
+                                                    f"{programs[-1].definition.currency}"))
+        else:
+            parsed.append(row)
+    first_line: dict[tuple[str, str], int] = {}
+    unique: list[TransactionRow] = []
+    for row in parsed:
+        key = (row.store_id, row.transaction_id)
+        if key in first_line:
+            report.errors.append(RowError(row.line, f"transaction_id {row.transaction_id} at store {row.store_id} "
+                                                    f"is also on line {first_line[key]}"))
+        else:
+            first_line[key] = row.line
+            unique.append(row)
+    parsed = unique
+    customers, bad = _resolve_customers(session, parsed, create_customers, report)
+    parsed = [row for row in parsed if row.line not in bad]
+    purchases = [r for r in parsed if r.type == "purchase"]
+    returns = [r for r in parsed if r.type == "return"]
+
+    # Points for the whole batch at once, each purchase under the program version of its time.
+    moments = np.array([r.occurred_at.timestamp() for r in purchases], dtype=np.float64)
+    version = _program_index(programs, moments) if purchases else np.zeros(0, dtype=np.int64)
+    amounts = np.array([r.amount for r in purchases], dtype=np.int64)
+    store_kinds = np.array([kinds[r.store_id] for r in purchases], dtype=np.str_)
+    points = np.zeros(len(purchases), dtype=np.int64)
+    for index, program in enumerate(programs):
+        mask = version == index
+        if mask.any():
+            points[mask] = program.earn.points_for_many(store_kinds[mask], amounts[mask])
+    customer_ids = [customers.get(r.customer) if r.customer else None for r in purchases]
+    points[np.array([cid is None for cid in customer_ids], dtype=bool)] = 0
+
+    new_ids = _insert_transactions(session, [
+        {"store_id": r.store_id, "pos_transaction_id": r.transaction_id, "kind": "purchase",
+         "customer_id": cid, "occurred_at": as_utc(r.occurred_at), "amount": r.amount, "currency": r.currency,
+         "points_earned": int(p), "points_redeemed": 0, "returned_amount": 0, "points_reversed": 0,
+         "points_restored": 0, "created_at": now}
+        for r, cid, p in zip(purchases, customer_ids, points.tolist(), strict=True)
+    ])
+    report.imported += len(new_ids)
+    report.skipped += len(purchases) - len(new_ids)
+    line_rows = []
+    earnings: list[tuple[TransactionRow, int, int, ActiveProgram, int]] = []
+    for row, cid, pts, vidx in zip(purchases, customer_ids, points.tolist(), version.tolist(), strict=True):
+        tx_id = new_ids.get((row.store_id, row.transaction_id))
+        if tx_id is None:
+            continue
+        for n, item in enumerate(row.lines, start=1):
+            line_rows.append({"transaction_id": tx_id, "line_no": n, "sku": item.sku, "category": item.category,
+                              "quantity": item.quantity, "unit_price": item.unit_price})
+        if cid is not None and pts > 0:
+            earnings.append((row, tx_id, cid, programs[vidx], pts))
+            report.points += pts
+    if line_rows:
+        insert_rows(session, TransactionLine, line_rows)
+    _post_earnings(session, earnings, actor=actor, now=now)
+    for row in returns:
+        _import_return(session, row, actor, report)
+    return report
+
+
+def _post_earnings(
+    session: Session, earnings: list[tuple[TransactionRow, int, int, ActiveProgram, int]], *, actor: str,
+    now: datetime,
+) -> None:
+    if not earnings:
+        return
+    # Members who owe points settle the debt first: that rare case goes through the one-by-one path.
+    member_ids = sorted({cid for _, _, cid, _, _ in earnings})
+    owing = set(session.scalars(select(MemberBalance.customer_id).where(
+        MemberBalance.customer_id.in_(member_ids), MemberBalance.owed < 0)))
+    specs: list[EntrySpec] = []
+    lots: list[dict[str, object]] = []
+    for row, tx_id, cid, program, pts in earnings:
+        earned_at = as_utc(row.occurred_at)
+        if cid in owing:
+            ledger.credit(session, program, customer_id=cid, points=pts, kind="earn", from_account="issued",
+                          source_type="transaction", source_id=str(tx_id), event="earn",
+                          reason=f"purchase {row.transaction_id} at {row.store_id}", actor=actor,
+                          earned_at=earned_at, now=now, transaction_id=tx_id)
+            continue
+        available_at = program.available_at(earned_at)
+        pending = available_at > now
+        specs.append(EntrySpec("earn", cid, "transaction", str(tx_id), "earn",
+                               f"purchase {row.transaction_id} at {row.store_id}", actor, now,
+                               [("issued", -pts), ("pending" if pending else "available", pts)],
+                               transaction_id=tx_id, earned_delta=pts))
+        lots.append({"customer_id": cid, "transaction_id": tx_id, "points": pts, "remaining": pts,
+                     "pending": pending, "earned_at": earned_at, "available_at": available_at,
+                     "expires_at": program.expires_at(earned_at)})
+    insert_entries(session, specs)
+    for spec, lot in zip(specs, lots, strict=True):
+        lot["entry_id"] = spec.entry_id
+    insert_lots(session, lots)
+
+
+def _import_return(session: Session, row: TransactionRow, actor: str, report: BatchReport) -> None:
+    original_id = session.scalar(select(Transaction.id).where(
+        Transaction.store_id == row.store_id, Transaction.pos_transaction_id == row.original_transaction_id))
+    if original_id is None:
+        report.errors.append(RowError(row.line, f"original transaction {row.original_transaction_id!r} "
+                                                f"is not recorded at store {row.store_id}"))
+        return
+    already = session.scalar(select(Transaction.id).where(
+        Transaction.store_id == row.store_id, Transaction.pos_transaction_id == row.transaction_id))
+    savepoint = session.begin_nested()
+    try:
+        result = record_return(session, original_id, ReturnIn(
+            transaction_id=row.transaction_id, store_id=row.store_id, occurred_at=row.occurred_at,
+            amount=row.amount), actor=actor)
+        savepoint.commit()
+    except LoyaltyError as exc:
+        savepoint.rollback()
+        report.errors.append(RowError(row.line, exc.detail))
+        return
+    if already is None:
+        report.imported += 1
+        report.points -= result.points_reversed
+    else:
+        report.skipped += 1
