@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.app import create_app
 from loyalty.auth.service import clear_cache as clear_key_cache
-from loyalty.db import make_engine, session_factory
+from loyalty.db import make_engine, read_only_engine, session_factory
 from loyalty.migrations.runner import upgrade_to_head
 from loyalty.models import Base
 from loyalty.programs.service import ProgramCache
@@ -105,8 +105,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    """A session for arranging and checking; tests commit what the code under test should see."""
-    session = session_factory(engine)()
+    """A session for arranging and checking; tests commit what the code under test should see.
+
+    It begins deferred on SQLite, like the API's reads, so a read left open never holds the
+    write lock that the code under test needs.
+    """
+    session = session_factory(read_only_engine(engine))()
     yield session
     session.rollback()
     session.close()

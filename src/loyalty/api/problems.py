@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.errors import LoyaltyError
@@ -18,9 +18,12 @@ PROBLEM_BASE = "https://loyalty.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
-    body.update(extra)
+def problem(status: int, slug: str, title: str, detail: str, instance: str,
+            extra: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail,
+                            "instance": instance}
+    # Extension members add to the standard ones (RFC 9457 section 3.2), never replace them.
+    body.update({key: value for key, value in (extra or {}).items() if key not in body})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
@@ -33,7 +36,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(LoyaltyError)
     async def _loyalty(request: Request, exc: LoyaltyError) -> JSONResponse:
-        return problem(exc.status, exc.type_slug, exc.title, exc.detail, request.url.path, **exc.extra)
+        return problem(exc.status, exc.type_slug, exc.title, exc.detail, request.url.path, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -41,7 +44,7 @@ def install(app: FastAPI) -> None:
                    "message": str(e.get("msg", "")).removeprefix("Value error, ")} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, "validation-error", "The request is not valid", detail, request.url.path,
-                       errors=errors)
+                       {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -53,6 +56,14 @@ def install(app: FastAPI) -> None:
         log.warning("integrity error on %s: %s", request.url.path, exc.orig)
         return problem(409, "conflict", "Conflict",
                        "the request conflicts with data recorded at the same time; retry it", request.url.path)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (a NUL character in text, a number out of range): the input's fault.
+        log.warning("data error on %s: %s", request.url.path, exc.orig)
+        return problem(422, "validation-error", "The request is not valid",
+                       "a value in the request cannot be stored (out of range or an invalid character)",
+                       request.url.path)
 
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError) -> JSONResponse:

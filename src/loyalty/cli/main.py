@@ -192,13 +192,14 @@ def _report(report: object, file: Path, max_errors: int) -> None:
 
     assert isinstance(report, BatchReport)
     console.print(f"{file}: {report.rows} rows, {report.imported} imported, {report.skipped} already there, "
-                  f"{len(report.errors)} rejected"
+                  f"{report.rejected} rejected"
                   + (f", {report.created_customers} customers created" if report.created_customers else "")
-                  + (f", {report.points} points" if report.points else ""))
+                  + (f", {report.points} points" if report.points else ""), soft_wrap=True)
     for error in report.errors[:max_errors]:
-        err_console.print(f"[yellow]{file}:{error.line}:[/yellow] {error.message}")
-    if len(report.errors) > max_errors:
-        err_console.print(f"... and {len(report.errors) - max_errors} more rejected rows")
+        err_console.print(f"[yellow]{file}:{error.line}:[/yellow] {error.message}", soft_wrap=True, markup=True,
+                          highlight=False)
+    if report.rejected > max_errors:
+        err_console.print(f"... and {report.rejected - max_errors} more rejected rows")
 
 
 @import_app.command("customers")
@@ -214,7 +215,7 @@ def import_customers(
     with friendly_errors(), _progress() as progress:
         report = import_customer_file(get_engine(), file, batch_size=batch_size, progress=progress)
     _report(report, file, max_errors)
-    if report.errors:
+    if report.rejected:
         raise typer.Exit(1)
 
 
@@ -233,7 +234,7 @@ def import_transactions(
         report = import_transaction_file(get_engine(), file, create_customers=create_customers,
                                          batch_size=batch_size, progress=progress)
     _report(report, file, max_errors)
-    if report.errors:
+    if report.rejected:
         raise typer.Exit(1)
 
 

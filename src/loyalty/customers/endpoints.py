@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from loyalty.api.deps import AdminKey, AnyKey, Outcome, ReadSession, WriteDep
+from loyalty.api.limits import IdPath
 from loyalty.customers import service
 from loyalty.customers.schemas import CustomerCreate, CustomerOut, CustomerUpdate
 
@@ -39,12 +40,12 @@ def lookup_customer(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def get_customer(customer_id: int, session: ReadSession, _: AnyKey) -> CustomerOut:
+def get_customer(customer_id: IdPath, session: ReadSession, _: AnyKey) -> CustomerOut:
     return service.to_out(session, service.require_customer(session, customer_id))
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
-def update_customer(customer_id: int, data: CustomerUpdate, _: AdminKey, write: WriteDep) -> JSONResponse:
+def update_customer(customer_id: IdPath, data: CustomerUpdate, _: AdminKey, write: WriteDep) -> JSONResponse:
     def work(session: Session) -> Outcome:
         return Outcome(200, service.to_out(session, service.update_customer(session, customer_id, data)))
     return write.run(data, work)

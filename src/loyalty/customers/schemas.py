@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 Gender = Literal["female", "male", "other"]
 Channel = Literal["email", "sms", "zalo", "phone"]
@@ -41,7 +41,7 @@ class CustomerCreate(CustomerProfile):
     external_ids: list[ExternalId] = Field(default_factory=list, max_length=20)
     consents: Consents = Consents()
     enrolled_store_id: str | None = Field(default=None, max_length=32)
-    enrolled_at: datetime | None = None
+    enrolled_at: AwareDatetime | None = Field(default=None, description="with its UTC offset; default now")
 
     @model_validator(mode="after")
     def _has_identity(self) -> CustomerCreate:

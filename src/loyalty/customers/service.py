@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -59,6 +61,9 @@ def _claim_identities(session: Session, customer_id: int, keys: list[tuple[str, 
         ])
 
 
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+
 def _require_store(session: Session, store_id: str | None) -> None:
     if store_id is not None and session.get(Store, store_id) is None:
         raise ValidationFailed(f"store {store_id!r} does not exist")
@@ -69,6 +74,9 @@ def create_customer(session: Session, data: CustomerCreate, *, store_id: str | N
     enrolled_store = data.enrolled_store_id or store_id
     _require_store(session, enrolled_store)
     now = utcnow()
+    # Aware datetimes compare without converting, so even year 1 or 9999 is refused, not a 500.
+    if data.enrolled_at is not None and not _EARLIEST <= data.enrolled_at <= now + timedelta(days=1):
+        raise ValidationFailed(f"enrolled_at {data.enrolled_at.isoformat()} must be after 1900 and not in the future")
     customer = Customer(
         name=data.name, birthday=data.birthday, gender=data.gender, city=data.city,
         preferred_channel=data.preferred_channel, consent_email=data.consents.email,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from loyalty.api.deps import AdminKey, AnyKey, Outcome, PosKey, ReadSession, StaffKey, WriteDep, check_store
+from loyalty.api.limits import MAX_ID, IdPath
 from loyalty.auth.service import Principal
 from loyalty.errors import NotFound
 from loyalty.ledger import service
@@ -35,7 +36,7 @@ router = APIRouter(tags=["points"])
 
 
 @router.get("/customers/{customer_id}/balance", response_model=BalanceDetail)
-def get_balance(customer_id: int, session: ReadSession, _: AnyKey) -> BalanceDetail:
+def get_balance(customer_id: IdPath, session: ReadSession, _: AnyKey) -> BalanceDetail:
     view = service.balance_view(session, customer_id, utcnow())
     return BalanceDetail(customer_id=customer_id, available=view.available, pending=view.pending, held=view.held,
                          owed=view.owed, expiring_30_days=view.expiring[30], expiring_60_days=view.expiring[60],
@@ -44,8 +45,8 @@ def get_balance(customer_id: int, session: ReadSession, _: AnyKey) -> BalanceDet
 
 @router.get("/customers/{customer_id}/ledger", response_model=LedgerPage)
 def get_ledger(
-    customer_id: int, session: ReadSession, _: StaffKey,
-    before: Annotated[int | None, Query(ge=1, description="entry id from next_before")] = None,
+    customer_id: IdPath, session: ReadSession, _: StaffKey,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="entry id from next_before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LedgerPage:
     items = service.history(session, customer_id, before=before, limit=limit)
@@ -71,7 +72,7 @@ def _own_hold(session: Session, hold_id: int, principal: Principal) -> None:
 
 @router.post("/customers/{customer_id}/holds", status_code=201, response_model=HoldOut,
              responses={409: {"description": "not enough points"}})
-def create_hold(customer_id: int, data: HoldIn, principal: PosKey, write: WriteDep) -> JSONResponse:
+def create_hold(customer_id: IdPath, data: HoldIn, principal: PosKey, write: WriteDep) -> JSONResponse:
     store_id = data.store_id or principal.store_id
     check_store(principal, store_id)
 
@@ -88,7 +89,7 @@ def create_hold(customer_id: int, data: HoldIn, principal: PosKey, write: WriteD
 
 
 @router.get("/holds/{hold_id}", response_model=HoldOut)
-def get_hold(hold_id: int, session: ReadSession, principal: AnyKey) -> HoldOut:
+def get_hold(hold_id: IdPath, session: ReadSession, principal: AnyKey) -> HoldOut:
     _own_hold(session, hold_id, principal)
     hold = session.get(Hold, hold_id)
     assert hold is not None
@@ -96,7 +97,7 @@ def get_hold(hold_id: int, session: ReadSession, principal: AnyKey) -> HoldOut:
 
 
 @router.post("/holds/{hold_id}/capture", response_model=HoldOut, responses={409: {"description": "hold not active"}})
-def capture_hold(hold_id: int, principal: PosKey, write: WriteDep, data: CaptureIn | None = None) -> JSONResponse:
+def capture_hold(hold_id: IdPath, principal: PosKey, write: WriteDep, data: CaptureIn | None = None) -> JSONResponse:
     def work(session: Session) -> Outcome:
         _own_hold(session, hold_id, principal)
         hold = service.capture_hold(session, hold_id, points=data.points if data else None, actor=principal.actor,
@@ -106,7 +107,7 @@ def capture_hold(hold_id: int, principal: PosKey, write: WriteDep, data: Capture
 
 
 @router.post("/holds/{hold_id}/void", response_model=HoldOut, responses={409: {"description": "hold not active"}})
-def void_hold(hold_id: int, principal: PosKey, write: WriteDep) -> JSONResponse:
+def void_hold(hold_id: IdPath, principal: PosKey, write: WriteDep) -> JSONResponse:
     def work(session: Session) -> Outcome:
         _own_hold(session, hold_id, principal)
         hold = service.void_hold(session, hold_id, actor=principal.actor, now=utcnow())

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty.api.limits import MAX_ID
 from loyalty.transactions.schemas import BalanceOut
 
 
@@ -63,7 +64,7 @@ class HoldOut(BaseModel):
 
 class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: int = Field(ge=1)
+    customer_id: int = Field(ge=1, le=MAX_ID)
     points: int = Field(ge=-(10**12), le=10**12, description="positive adds, negative removes")
     reason: str = Field(min_length=3, max_length=500)
 

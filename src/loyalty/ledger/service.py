@@ -150,11 +150,11 @@ def _active_hold(session: Session, hold_id: int, now: datetime) -> Hold:
     lock_member(session, hold.customer_id)
     session.refresh(hold, with_for_update=True)
     if hold.status != "held":
-        raise HoldNotActive(f"hold {hold_id} is already {hold.status}", status=hold.status)
+        raise HoldNotActive(f"hold {hold_id} is already {hold.status}", hold_status=hold.status)
     if hold.expires_at <= now:
         _close_hold(session, hold, event="lapse", actor="system", now=now)
         raise HoldNotActive(f"hold {hold_id} lapsed at {hold.expires_at.isoformat()}; its points were returned",
-                            status="expired")
+                            hold_status="expired")
     return hold
 
 
@@ -220,6 +220,12 @@ class ReversalResult:
     shortfall: int
 
 
+def _payment_of(session: Session, purchase_id: int) -> tuple[str, int]:
+    """The spend whose lot allocations paid for a purchase: a captured hold, or a redemption in the sale."""
+    hold_id = session.scalar(select(Hold.id).where(Hold.transaction_id == purchase_id, Hold.status == "captured"))
+    return ("hold", hold_id) if hold_id is not None else ("transaction", purchase_id)
+
+
 def reverse_for_return(
     session: Session, *, customer_id: int, purchase_id: int, return_id: int, reverse: int, restore: int,
     actor: str, now: datetime,
@@ -231,10 +237,11 @@ def reverse_for_return(
     """
     lock_member(session, customer_id)
     if restore:
+        spend_type, spend_id = _payment_of(session, purchase_id)
         give_back(session, customer_id=customer_id, points=restore, kind="restore", from_account="redeemed",
                   source_type="transaction", source_id=str(return_id), event="restore",
                   reason=f"points spent on returned goods given back (purchase {purchase_id})", actor=actor,
-                  now=now, spend_type="transaction", spend_id=purchase_id, transaction_id=return_id)
+                  now=now, spend_type=spend_type, spend_id=spend_id, transaction_id=return_id)
     if not reverse:
         return ReversalResult(0, restore, 0)
     # First the purchase's own lot (pending or not), then other lots still holding points, soonest-
@@ -472,6 +479,17 @@ def require_points(available: int, points: int) -> None:
     if points > available:
         raise InsufficientPoints(f"the member has {available} points, {points} were asked for",
                                  available=available, requested=points)
+
+
+def owed_settled_by(session: Session, transaction_id: int) -> int:
+    """Points a purchase's earning paid towards the member's debt (shown again when the sale is replayed)."""
+    settled = session.scalar(
+        select(func.coalesce(func.sum(LedgerPosting.amount), 0))
+        .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
+        .where(LedgerEntry.transaction_id == transaction_id, LedgerEntry.kind == "earn",
+               LedgerPosting.account == "owed")
+    )
+    return int(settled or 0)
 
 
 def shortfall_of(session: Session, return_id: int) -> int:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from loyalty.api.deps import AnyKey, Outcome, PosKey, ReadSession, WriteDep, check_store
+from loyalty.api.limits import IdPath
 from loyalty.errors import NotFound
 from loyalty.transactions import service
 from loyalty.transactions.schemas import PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
@@ -29,17 +30,21 @@ def create_purchase(data: PurchaseIn, principal: PosKey, write: WriteDep) -> JSO
 
 
 @router.get("/transactions/{transaction_id}", response_model=PurchaseOut)
-def get_purchase(transaction_id: int, session: ReadSession, principal: AnyKey) -> PurchaseOut:
+def get_purchase(transaction_id: IdPath, session: ReadSession, principal: AnyKey) -> PurchaseOut:
     tx = service.get_transaction(session, transaction_id)
     if tx.kind != "purchase" or (principal.role == "store" and tx.store_id != principal.store_id):
         raise NotFound(f"purchase {transaction_id} does not exist")
     return service.purchase_out(session, tx)
 
 
-@router.post("/transactions/{transaction_id}/returns", status_code=201, response_model=ReturnOut)
-def create_return(transaction_id: int, data: ReturnIn, principal: PosKey, write: WriteDep) -> JSONResponse:
+@router.post("/transactions/{transaction_id}/returns", status_code=201, response_model=ReturnOut,
+             responses={200: {"description": "already recorded: the first result again", "model": ReturnOut}})
+def create_return(transaction_id: IdPath, data: ReturnIn, principal: PosKey, write: WriteDep) -> JSONResponse:
     def work(session: Session) -> Outcome:
         allowed = principal.store_id if principal.role == "store" else None
-        return Outcome(201, service.record_return(session, transaction_id, data, actor=principal.actor,
-                                                  allowed_store=allowed))
+        recorded = service.register_return(session, transaction_id, data, actor=principal.actor,
+                                           allowed_store=allowed)
+        if recorded.replayed:
+            return Outcome(200, recorded.body, {"Idempotent-Replayed": "true"})
+        return Outcome(201, recorded.body)
     return write.run(data, work)

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from loyalty.api.limits import MAX_ID
+
 
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -30,13 +32,14 @@ class PurchaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     store_id: str = Field(min_length=1, max_length=32)
     transaction_id: str = Field(min_length=1, max_length=64, description="the POS's own id, unique per store")
-    customer_id: int | None = Field(default=None, ge=1, description="omit for an anonymous sale")
+    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="omit for an anonymous sale")
     occurred_at: AwareDatetime
     amount: int = Field(ge=0, le=10**13, description="total in the currency's minor unit (VND has none)")
     currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
     lines: list[Line] = Field(default_factory=list, max_length=500)
     redeem_points: int = Field(default=0, ge=0, le=10**12, description="points paying for this purchase")
-    hold_id: int | None = Field(default=None, ge=1, description="capture this hold as the points paying")
+    hold_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                                description="capture this hold as the points paying")
 
     @model_validator(mode="after")
     def _consistent(self) -> PurchaseIn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +26,18 @@ def balance_out(balance: Balance | None) -> BalanceOut | None:
         return None
     return BalanceOut(available=balance.available, pending=balance.pending, held=balance.held,
                       owed=balance.owed_points)
+
+
+# A POS clock may run a little fast; a sale dated further ahead, or before 1970, is a client error.
+CLOCK_SKEW = timedelta(hours=24)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check_moment(moment: datetime, now: datetime, name: str = "occurred_at") -> None:
+    # Aware datetimes compare without converting, so even year 1 or 9999 cannot overflow here.
+    if not EARLIEST <= moment <= now + CLOCK_SKEW:
+        raise ValidationFailed(f"{name} {moment.isoformat()} is not a plausible time: it must be after "
+                               "1970 and at most 24 hours ahead of now")
 
 
 def _insert_ignoring_duplicate(session: Session, values: dict[str, object]) -> int | None:
@@ -63,6 +76,7 @@ class Recorded:
 
 def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Recorded:
     now = utcnow()
+    check_moment(data.occurred_at, now)
     occurred_at = as_utc(data.occurred_at)
     kind = store_kind(session, data.store_id)
     program = program_at(session, occurred_at)
@@ -111,8 +125,9 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
         result = ledger.credit(
             session, program, customer_id=data.customer_id, points=earned, kind="earn", from_account="issued",
             source_type="transaction", source_id=str(transaction_id), event="earn",
-            reason=f"purchase {data.transaction_id} at {data.store_id}", actor=actor, earned_at=occurred_at,
-            now=now, transaction_id=transaction_id,
+            reason=f"purchase {data.transaction_id} at {data.store_id}", actor=actor,
+            # A POS clock running a few minutes fast must not park the points as pending.
+            earned_at=min(occurred_at, now), now=now, transaction_id=transaction_id,
         )
         settled, balance = result.settled_owed, result.balance
     if earned or redeemed:
@@ -166,7 +181,8 @@ def purchase_out(session: Session, tx: Transaction) -> PurchaseOut:
         occurred_at=tx.occurred_at, amount=tx.amount, currency=tx.currency, points_earned=tx.points_earned,
         points_redeemed=tx.points_redeemed,
         redeemed_value=tx.points_redeemed * program.definition.redemption.point_value,
-        owed_settled=0, balance=balance_out(balance),
+        owed_settled=ledger.owed_settled_by(session, tx.id) if tx.points_earned else 0,
+        balance=balance_out(balance),
     )
 
 
@@ -189,9 +205,24 @@ def return_shares(tx: Transaction, returned_after: int) -> tuple[int, int]:
     return tx.points_earned - kept, tx.points_redeemed * returned_after // tx.amount
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedReturn:
+    """What the endpoint answers; `replayed` is true when the POS sent a return it had already sent."""
+
+    body: ReturnOut
+    replayed: bool
+
+
 def record_return(session: Session, purchase_id: int, data: ReturnIn, *, actor: str,
                   allowed_store: str | None = None) -> ReturnOut:
+    return register_return(session, purchase_id, data, actor=actor, allowed_store=allowed_store).body
+
+
+def register_return(session: Session, purchase_id: int, data: ReturnIn, *, actor: str,
+                    allowed_store: str | None = None) -> RecordedReturn:
+    """Records a return exactly once per (store, POS id); a retry gets the first result back."""
     now = utcnow()
+    check_moment(data.occurred_at, now)
     purchase = session.scalar(select(Transaction).where(Transaction.id == purchase_id).with_for_update())
     if purchase is None or purchase.kind != "purchase":
         raise NotFound(f"purchase {purchase_id} does not exist")
@@ -205,7 +236,7 @@ def record_return(session: Session, purchase_id: int, data: ReturnIn, *, actor: 
                                                          Transaction.pos_transaction_id == data.transaction_id))
     if duplicate is not None:
         if duplicate.original_id == purchase.id and duplicate.amount == data.amount:
-            return _return_out(session, duplicate, purchase)
+            return RecordedReturn(_return_out(session, duplicate, purchase), replayed=True)
         raise Conflict(f"transaction {data.transaction_id} at store {store_id} was already recorded")
     left = purchase.amount - purchase.returned_amount
     if data.amount > left:
@@ -230,7 +261,7 @@ def record_return(session: Session, purchase_id: int, data: ReturnIn, *, actor: 
     purchase.returned_amount = returned_after
     purchase.points_reversed, purchase.points_restored = reverse_total, restore_total
     session.flush()
-    return _return_out(session, return_tx, purchase)
+    return RecordedReturn(_return_out(session, return_tx, purchase), replayed=False)
 
 
 def _return_out(session: Session, return_tx: Transaction, purchase: Transaction) -> ReturnOut:
