@@ -133,7 +133,8 @@ class TestImportCustomers:
         report = import_customer_file(engine, path)
         lines = {e.line: e.message for e in report.errors}
         assert set(lines) == {3, 4, 5, 6}
-        assert "line 2" in lines[3] and "birthday" in lines[4] and "phone, email" in lines[5] and "consent_sms" in lines[6]
+        assert "line 2" in lines[3] and "birthday" in lines[4]
+        assert "phone, email" in lines[5] and "consent_sms" in lines[6]
         assert report.imported == 2
         again = import_customer_file(engine, path)
         # Line 3 repeats line 2's phone: on a second run that customer exists, so it is skipped too.
