@@ -284,8 +284,12 @@ def import_transactions(
     if line_rows:
         insert_rows(session, TransactionLine, line_rows)
     _post_earnings(session, earnings, actor=actor, now=now)
+    recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in returns])
     for row in returns:
-        _import_return(session, row, actor, report)
+        if (row.store_id, row.transaction_id) in recorded:
+            report.skipped += 1  # an earlier import recorded this return already
+        else:
+            _import_return(session, row, actor, report)
     return report
 
 
@@ -331,8 +335,6 @@ def _import_return(session: Session, row: TransactionRow, actor: str, report: Ba
         report.errors.append(RowError(row.line, f"original transaction {row.original_transaction_id!r} "
                                                 f"is not recorded at store {row.store_id}"))
         return
-    already = session.scalar(select(Transaction.id).where(
-        Transaction.store_id == row.store_id, Transaction.pos_transaction_id == row.transaction_id))
     savepoint = session.begin_nested()
     try:
         result = record_return(session, original_id, ReturnIn(
@@ -343,8 +345,5 @@ def _import_return(session: Session, row: TransactionRow, actor: str, report: Ba
         savepoint.rollback()
         report.errors.append(RowError(row.line, exc.detail))
         return
-    if already is None:
-        report.imported += 1
-        report.points -= result.points_reversed
-    else:
-        report.skipped += 1
+    report.imported += 1
+    report.points -= result.points_reversed
