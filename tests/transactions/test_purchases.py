@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from loyalty.ledger.service import create_hold, release_pending
-from loyalty.models import Hold, LedgerEntry, MemberBalance, PointLot, Transaction, TransactionLine
+from loyalty.models import Hold, LedgerEntry, PointLot, Transaction, TransactionLine
 from loyalty.programs.schemas import parse_program
 from loyalty.programs.service import apply_program, default_program
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store, purchase_body

@@ -153,8 +153,8 @@ def _active_hold(session: Session, hold_id: int, now: datetime) -> Hold:
         raise HoldNotActive(f"hold {hold_id} is already {hold.status}", hold_status=hold.status)
     if hold.expires_at <= now:
         _close_hold(session, hold, event="lapse", actor="system", now=now)
-        raise HoldNotActive(f"hold {hold_id} lapsed at {hold.expires_at.isoformat()}; its points were returned",
-                            hold_status="expired")
+        raise HoldNotActive(f"hold {hold_id} lapsed at {hold.expires_at.isoformat()} and can no longer be "
+                            "captured; its points go back to the member", hold_status="expired")
     return hold
 
 
@@ -201,14 +201,16 @@ def _close_hold(session: Session, hold: Hold, *, event: str, actor: str, now: da
 def lapse_holds(session: Session, now: datetime) -> int:
     ids = session.scalars(select(Hold.id).where(Hold.status == "held", Hold.expires_at <= now)
                           .order_by(Hold.customer_id, Hold.id)).all()
+    lapsed = 0
     for hold_id in ids:
         hold = session.get(Hold, hold_id)
         assert hold is not None
         lock_member(session, hold.customer_id)
         session.refresh(hold, with_for_update=True)
-        if hold.status == "held":
+        if hold.status == "held":  # a capture or void may have got there first
             _close_hold(session, hold, event="lapse", actor="job:holds", now=now)
-    return len(ids)
+            lapsed += 1
+    return lapsed
 
 
 # --- returns --------------------------------------------------------------------------------

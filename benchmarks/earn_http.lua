@@ -1,0 +1,61 @@
+-- wrk script for benchmarks/earn_http.py: POST /v1/transactions with random members and amounts and
+-- unique POS ids, or GET /v1/health; prints one JSON line of results when done.
+-- args: mode (purchase|health) token store_id min_customer max_customer occurred_at run_tag
+
+local threads = {}
+local next_id = 1
+
+function setup(thread)
+  thread:set("thread_id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  mode, token, store_id = args[1], args[2], args[3]
+  min_customer, max_customer = tonumber(args[4]), tonumber(args[5])
+  occurred_at, run_tag = args[6], args[7]
+  math.randomseed(os.time() * 1000 + thread_id)
+  counter = 0
+  statuses = {}
+  headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
+end
+
+function request()
+  if mode == "health" then
+    return wrk.format("GET", "/v1/health", headers)
+  end
+  counter = counter + 1
+  local body = string.format(
+    '{"store_id":"%s","transaction_id":"%s-%d-%d","customer_id":%d,"occurred_at":"%s","amount":%d,"currency":"VND"}',
+    store_id, run_tag, thread_id, counter, math.random(min_customer, max_customer), occurred_at,
+    math.random(50000, 2000000))
+  return wrk.format("POST", "/v1/transactions", headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local codes = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, n in pairs(counts) do
+      codes[status] = (codes[status] or 0) + n
+    end
+  end
+  local parts = {}
+  for status, n in pairs(codes) do
+    table.insert(parts, string.format('"%d":%d', status, n))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"statuses":{%s},' ..
+    '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},"non_2xx":%d,' ..
+    '"latency_us":{"min":%d,"mean":%.1f,"max":%d,"p50":%d,"p90":%d,"p99":%d,"p999":%d}}\n',
+    summary.requests, summary.duration, summary.bytes, table.concat(parts, ","),
+    e.connect, e.read, e.write, e.timeout, e.status,
+    latency.min, latency.mean, latency.max, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9)))
+end
