@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
-from loyalty.models.base import Base
+from loyalty.models.base import Base, UTCDateTime
 
 
 def _table(model: type[Base]) -> Table:
@@ -36,9 +39,73 @@ def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
 
 
 def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """Core executemany (multi-row VALUES on PostgreSQL), no RETURNING.
+    """Inserts rows (all with the same keys) in one driver-level bulk operation.
 
-    Deliberately not the ORM's bulk insert, which here fell back to one statement per row.
+    SQLAlchemy's per-row parameter processing cost more than SQLite's own work (profiled:
+    ~7 s of 21 s for 60k purchases), so values go to the driver as ready-made tuples:
+    executemany on SQLite, COPY on PostgreSQL. Datetimes are converted here exactly as the
+    UTCDateTime column type would (naive UTC text on SQLite), so both paths store the same.
     """
-    if rows:
-        session.connection().execute(_table(model).insert(), rows)
+    if not rows:
+        return
+    table = _table(model)
+    columns = list(rows[0])
+    if session.get_bind().dialect.name == "postgresql":
+        if len(rows) < 50:  # COPY's set-up costs more than a few VALUES rows
+            session.connection().execute(table.insert(), rows)
+        else:
+            _copy(session, table, columns, rows)
+        return
+    converters = [_sqlite_converter(table.c[name].type) for name in columns]
+    if any(converters):
+        tuples = [tuple(conv(row[c]) if conv else row[c] for c, conv in zip(columns, converters, strict=True))
+                  for row in rows]
+    else:
+        tuples = [tuple(row[c] for c in columns) for row in rows]
+    placeholders = ", ".join("?" for _ in columns)
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", tuples)
+
+
+def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, UTCDateTime):
+        return _sqlite_datetime
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # The same text SQLAlchemy's SQLite DateTime writes ("2025-01-01 03:04:05.000000").
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _copy(session: Session, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(
+        f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
+GROWING_TABLES = ("transactions", "transaction_lines", "ledger_entries", "ledger_postings", "point_lots",
+                  "lot_allocations", "member_balances", "customers", "customer_identities")
+
+
+def refresh_statistics(session: Session) -> None:
+    """ANALYZE the tables a bulk load grows (PostgreSQL only).
+
+    A freshly loaded table still has the statistics of an empty one, so the planner picks
+    sequential scans for the per-row look-ups of returns: profiled, the import slowed from
+    1,900 to 530 rows/s as it grew. Autovacuum would catch up, but only after the load.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for table in GROWING_TABLES:
+            session.execute(text(f"ANALYZE {table}"))

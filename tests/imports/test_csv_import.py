@@ -147,3 +147,50 @@ def count(session: Session, model: type) -> int:
     total = session.scalar(select(func.count()).select_from(model)) or 0
     session.rollback()
     return total
+
+
+class TestBulkReturnsMatchTheService:
+    """The importer's set-based return path must leave exactly what the API's return service leaves."""
+
+    RETURNS = [  # (purchase amount, returned amounts in order)
+        (250_000, [250_000]),             # full
+        (990_000, [330_000]),             # partial, rounding
+        (1_000_000, [300_000, 700_000]),  # two partials in one batch: the second goes one by one
+        (120_000, [20_000]),
+    ]
+
+    def test_same_balances_and_reversals_as_the_api(self, engine: Engine, session: Session, tmp_path: Path) -> None:
+        from loyalty.transactions.schemas import ReturnIn
+        from loyalty.transactions.service import record_return
+        from tests.factories import make_purchase
+
+        make_store(session, "HN01", "retail")
+        imported = make_customer(session, phone="0912345678")
+        served = make_customer(session, phone="0987654321")
+        lines = HEADER
+        for n, (amount, returned) in enumerate(self.RETURNS):
+            lines += f"P{n},HN01,0912345678,2026-11-01T10:00:00+07:00,{amount},purchase,\n"
+            make_purchase(session, served.id, amount, pos_id=f"S{n}")
+            purchase_id = session.scalar(select(Transaction.id).where(Transaction.pos_transaction_id == f"S{n}"))
+            assert purchase_id is not None
+            for k, part in enumerate(returned):
+                lines += f"P{n}R{k},HN01,0912345678,2026-11-02T10:00:00+07:00,{part},return,P{n}\n"
+                record_return(session, purchase_id, ReturnIn.model_validate(
+                    {"transaction_id": f"S{n}R{k}", "occurred_at": "2026-11-02T10:00:00+07:00", "amount": part}),
+                    actor="test")
+                session.commit()
+        report = import_transaction_file(engine, write(tmp_path, lines))
+        assert report.rejected == 0
+        session.rollback()
+        rows = {cid: session.execute(select(MemberBalance.available, MemberBalance.pending, MemberBalance.owed,
+                                            MemberBalance.earned_total)
+                                     .where(MemberBalance.customer_id == cid)).one()
+                for cid in (imported.id, served.id)}
+        assert rows[imported.id] == rows[served.id]
+        reversed_points = {
+            cid: sorted(session.execute(select(Transaction.amount, Transaction.points_reversed, Transaction.returned_amount)
+                                        .where(Transaction.customer_id == cid, Transaction.kind == "purchase")).all())
+            for cid in (imported.id, served.id)
+        }
+        assert reversed_points[imported.id] == reversed_points[served.id]
+        assert all(r.ok for r in verify(session))

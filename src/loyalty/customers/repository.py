@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.models import Customer, CustomerIdentity
@@ -21,19 +21,23 @@ def find_by_identity(session: Session, kind: str, value: str, namespace: str = "
 
 
 def find_many(
-    session: Session, keys: Iterable[tuple[str, str, str]], chunk: int = 500,
+    session: Session, keys: Iterable[tuple[str, str, str]], chunk: int = 900,
 ) -> dict[tuple[str, str, str], int]:
-    """Resolves (kind, namespace, value) keys in a few queries, for imports."""
-    keys = list(dict.fromkeys(keys))
+    """Resolves (kind, namespace, value) keys in a few indexed queries, for imports."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for kind, namespace, value in dict.fromkeys(keys):
+        grouped.setdefault((kind, namespace), []).append(value)
     found: dict[tuple[str, str, str], int] = {}
-    for start in range(0, len(keys), chunk):
-        part = keys[start:start + chunk]
-        rows = session.execute(
-            select(CustomerIdentity.kind, CustomerIdentity.namespace, CustomerIdentity.value,
-                   CustomerIdentity.customer_id)
-            .where(tuple_(CustomerIdentity.kind, CustomerIdentity.namespace, CustomerIdentity.value).in_(part))
-        ).all()
-        found.update({(k, n, v): cid for k, n, v, cid in rows})
+    for (kind, namespace), values in grouped.items():
+        for start in range(0, len(values), chunk):
+            # kind = ? AND namespace = ? AND value IN (...) walks the unique index; a row-value
+            # IN list did not on PostgreSQL.
+            rows = session.execute(
+                select(CustomerIdentity.value, CustomerIdentity.customer_id)
+                .where(CustomerIdentity.kind == kind, CustomerIdentity.namespace == namespace,
+                       CustomerIdentity.value.in_(values[start:start + chunk]))
+            ).all()
+            found.update({(kind, namespace, value): cid for value, cid in rows})
     return found
 
 

@@ -11,6 +11,7 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from loyalty.bulk import refresh_statistics
 from loyalty.db import run_in_transaction, session_scope
 from loyalty.imports import rows as csvrows
 from loyalty.imports.service import BatchReport, import_customers, import_transactions
@@ -46,9 +47,11 @@ def _run(engine: Engine, path: Path, batches: Iterator[list[Row]],
          work: Callable[[Session, list[Row]], BatchReport], progress: Progress | None) -> BatchReport:
     total = BatchReport()
     task = progress.add_task(f"importing {path.name}", total=count_lines(path)) if progress else None
-    for batch in batches:
+    for number, batch in enumerate(batches, start=1):
         # Each batch commits on its own: memory stays constant, and a re-run skips what is done.
         total.add(run_in_transaction(engine, partial(work, batch=batch)))  # type: ignore[call-arg]
+        if number & (number - 1) == 0:  # batches 1, 2, 4, 8, ...: statistics keep up with growth
+            run_in_transaction(engine, refresh_statistics)
         if progress is not None and task is not None:
             progress.advance(task, len(batch))
     return total

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import allocate_ids, insert_rows
@@ -28,11 +28,21 @@ from loyalty.errors import LoyaltyError
 from loyalty.imports.rows import CustomerRow, RowError, TransactionRow
 from loyalty.ledger import service as ledger
 from loyalty.ledger.repository import EntrySpec, insert_entries, insert_lots
-from loyalty.models import Base, Customer, CustomerIdentity, MemberBalance, Store, Transaction, TransactionLine
+from loyalty.models import (
+    Base,
+    Customer,
+    CustomerIdentity,
+    LotAllocation,
+    MemberBalance,
+    PointLot,
+    Store,
+    Transaction,
+    TransactionLine,
+)
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions.schemas import ReturnIn
-from loyalty.transactions.service import record_return
+from loyalty.transactions.service import CLOCK_SKEW, EARLIEST, record_return, return_shares
 
 IdentityKey = tuple[str, str, str]
 
@@ -226,6 +236,9 @@ def import_transactions(
             report.errors.append(row)
         elif row.store_id not in kinds:
             report.errors.append(RowError(row.line, f"store {row.store_id!r} does not exist"))
+        elif not EARLIEST <= row.occurred_at <= now + CLOCK_SKEW:
+            report.errors.append(RowError(row.line, f"occurred_at {row.occurred_at.isoformat()} is not a "
+                                                    "plausible time: after 1970 and at most 24 hours ahead"))
         elif row.currency != programs[-1].definition.currency:
             report.errors.append(RowError(row.line, f"currency {row.currency} is not the program's "
                                                     f"{programs[-1].definition.currency}"))
@@ -285,11 +298,9 @@ def import_transactions(
         insert_rows(session, TransactionLine, line_rows)
     _post_earnings(session, earnings, actor=actor, now=now)
     recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in returns])
-    for row in returns:
-        if (row.store_id, row.transaction_id) in recorded:
-            report.skipped += 1  # an earlier import recorded this return already
-        else:
-            _import_return(session, row, actor, report)
+    report.skipped += sum(1 for r in returns if (r.store_id, r.transaction_id) in recorded)
+    _import_returns(session, [r for r in returns if (r.store_id, r.transaction_id) not in recorded],
+                    actor=actor, report=report, now=now)
     return report
 
 
@@ -326,6 +337,118 @@ def _post_earnings(
     for spec, lot in zip(specs, lots, strict=True):
         lot["entry_id"] = spec.entry_id
     insert_lots(session, lots)
+
+
+@dataclass(frozen=True, slots=True)
+class _FastReturn:
+    row: TransactionRow
+    purchase: Transaction
+    reverse: int
+    reverse_total: int
+    lot_id: int | None
+    lot_pending: bool
+
+
+def _import_returns(
+    session: Session, returns: list[TransactionRow], *, actor: str, report: BatchReport, now: datetime,
+) -> None:
+    """Returns in bulk where nothing is unusual; the rest one by one through the API's service.
+
+    The bulk case is the common one: the purchase had no points paying for it, it is returned
+    once in this batch, the member owes nothing, and the purchase's own lot still holds the
+    points to take back. The entries, lots and balances it writes are exactly what
+    reverse_for_return would write for it (the tests compare both through `ledger verify`).
+    """
+    if not returns:
+        return
+    purchases: dict[tuple[str, str], Transaction] = {}
+    by_store: dict[str, list[str]] = {}
+    for row in returns:
+        by_store.setdefault(row.store_id, []).append(row.original_transaction_id or "")
+    for store_id, pos_ids in by_store.items():
+        for start in range(0, len(pos_ids), 900):
+            for tx in session.scalars(select(Transaction).where(
+                    Transaction.store_id == store_id, Transaction.kind == "purchase",
+                    Transaction.pos_transaction_id.in_(pos_ids[start:start + 900])).with_for_update()):
+                purchases[(tx.store_id, tx.pos_transaction_id)] = tx
+    ids = [tx.id for tx in purchases.values()]
+    lots: dict[int, tuple[int, int, bool]] = {}
+    owing: set[int] = set()
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        for lot_id, tx_id, remaining, pending in session.execute(
+                select(PointLot.id, PointLot.transaction_id, PointLot.remaining, PointLot.pending)
+                .where(PointLot.transaction_id.in_(part))):
+            if tx_id is not None:
+                lots[tx_id] = (lot_id, remaining, pending)
+    customers = sorted({tx.customer_id for tx in purchases.values() if tx.customer_id is not None})
+    for start in range(0, len(customers), 900):
+        owing.update(session.scalars(select(MemberBalance.customer_id).where(
+            MemberBalance.customer_id.in_(customers[start:start + 900]), MemberBalance.owed < 0)))
+    fast: list[_FastReturn] = []
+    slow: list[TransactionRow] = []
+    seen: set[int] = set()
+    for row in returns:
+        purchase = purchases.get((row.store_id, row.original_transaction_id or ""))
+        if purchase is None or purchase.id in seen or purchase.points_redeemed or purchase.points_restored \
+                or purchase.customer_id in owing:
+            slow.append(row)  # the service reports a missing purchase, or handles the unusual case
+            continue
+        seen.add(purchase.id)
+        left = purchase.amount - purchase.returned_amount
+        if row.amount > left:
+            report.errors.append(RowError(row.line, f"only {left} of purchase {purchase.pos_transaction_id} "
+                                                    "can still be returned"))
+            continue
+        reverse_total, _ = return_shares(purchase, purchase.returned_amount + row.amount)
+        reverse = reverse_total - purchase.points_reversed
+        lot = lots.get(purchase.id)
+        if reverse and (purchase.customer_id is None or lot is None or lot[1] < reverse):
+            slow.append(row)  # points already spent: the service records the debt
+            continue
+        fast.append(_FastReturn(row, purchase, reverse, reverse_total, lot[0] if lot else None,
+                                lot[2] if lot else False))
+    _write_fast_returns(session, fast, actor=actor, now=now)
+    session.expire_all()  # the bulk UPDATEs changed purchases the slow path will read again
+    report.imported += len(fast)
+    report.points -= sum(f.reverse for f in fast)
+    for row in slow:
+        _import_return(session, row, actor, report)
+
+
+def _write_fast_returns(session: Session, fast: list[_FastReturn], *, actor: str, now: datetime) -> None:
+    if not fast:
+        return
+    return_ids = allocate_ids(session, Transaction, len(fast))
+    insert_rows(session, Transaction, [
+        {"id": rid, "store_id": f.row.store_id, "pos_transaction_id": f.row.transaction_id, "kind": "return",
+         "original_id": f.purchase.id, "customer_id": f.purchase.customer_id, "occurred_at": as_utc(f.row.occurred_at),
+         "amount": f.row.amount, "currency": f.purchase.currency, "points_earned": 0, "points_redeemed": 0,
+         "returned_amount": 0, "points_reversed": f.reverse, "points_restored": 0, "created_at": now}
+        for f, rid in zip(fast, return_ids, strict=True)
+    ])
+    reversing = [(f, rid) for f, rid in zip(fast, return_ids, strict=True) if f.reverse]
+    specs = [
+        EntrySpec("reverse", f.purchase.customer_id, "transaction", str(rid), "reverse",
+                  f"points earned on returned goods taken back (purchase {f.purchase.id})", actor, now,
+                  [("issued", f.reverse), ("pending" if f.lot_pending else "available", -f.reverse)],
+                  transaction_id=rid, earned_delta=-f.reverse)
+        for f, rid in reversing
+    ]
+    insert_entries(session, specs)
+    if reversing:
+        session.connection().execute(
+            text("UPDATE point_lots SET remaining = remaining - :take WHERE id = :lot_id AND remaining >= :take"),
+            [{"lot_id": f.lot_id, "take": f.reverse} for f, _ in reversing])
+        insert_rows(session, LotAllocation, [
+            {"lot_id": f.lot_id, "entry_id": spec.entry_id, "points": f.reverse, "spend_type": "reverse",
+             "spend_id": rid}
+            for (f, rid), spec in zip(reversing, specs, strict=True)
+        ])
+    session.connection().execute(
+        text("UPDATE transactions SET returned_amount = returned_amount + :amount, points_reversed = :reversed "
+             "WHERE id = :id"),
+        [{"id": f.purchase.id, "amount": f.row.amount, "reversed": f.reverse_total} for f in fast])
 
 
 def _import_return(session: Session, row: TransactionRow, actor: str, report: BatchReport) -> None:

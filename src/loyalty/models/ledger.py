@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigIntPK, UTCDateTime
@@ -48,7 +48,6 @@ class LedgerPosting(Base):
         CheckConstraint("amount <> 0", name="not_zero"),
         CheckConstraint(f"account IN {ACCOUNTS!r}", name="account"),
         Index("ix_ledger_postings_entry", "entry_id"),
-        Index("ix_ledger_postings_customer", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -91,7 +90,9 @@ class PointLot(Base):
         CheckConstraint("points > 0", name="positive"),
         Index("ix_point_lots_customer_expiry", "customer_id", "expires_at"),
         Index("ix_point_lots_expiry", "expires_at"),
-        Index("ix_point_lots_release", "pending", "available_at"),
+        # Partial: only pending lots are looked up by release time, and most lots never are.
+        Index("ix_point_lots_release", "available_at", sqlite_where=text("pending"),
+              postgresql_where=text("pending")),
         Index("ix_point_lots_transaction", "transaction_id"),
     )
 

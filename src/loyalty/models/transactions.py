@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigIntPK, UTCDateTime
@@ -22,7 +22,8 @@ class Transaction(Base):
         CheckConstraint("returned_amount >= 0 AND returned_amount <= amount", name="returned_within_amount"),
         CheckConstraint("points_earned >= 0 AND points_redeemed >= 0", name="points_not_negative"),
         Index("ix_transactions_customer_time", "customer_id", "occurred_at"),
-        Index("ix_transactions_original", "original_id"),
+        Index("ix_transactions_original", "original_id", sqlite_where=text("original_id IS NOT NULL"),
+              postgresql_where=text("original_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:49:18.975649
+Create Date: 2026-11-23 12:34:57.207157
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import loyalty.models.base
+
 
 revision = '0001'
 down_revision = None
@@ -148,7 +149,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.create_index('ix_transactions_customer_time', ['customer_id', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_transactions_original', ['original_id'], unique=False)
+        batch_op.create_index('ix_transactions_original', ['original_id'], unique=False, sqlite_where=sa.text('original_id IS NOT NULL'), postgresql_where=sa.text('original_id IS NOT NULL'))
 
     op.create_table('holds',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -222,7 +223,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_postings'))
     )
     with op.batch_alter_table('ledger_postings', schema=None) as batch_op:
-        batch_op.create_index('ix_ledger_postings_customer', ['customer_id'], unique=False)
         batch_op.create_index('ix_ledger_postings_entry', ['entry_id'], unique=False)
 
     op.create_table('point_lots',
@@ -246,7 +246,7 @@ def upgrade() -> None:
     with op.batch_alter_table('point_lots', schema=None) as batch_op:
         batch_op.create_index('ix_point_lots_customer_expiry', ['customer_id', 'expires_at'], unique=False)
         batch_op.create_index('ix_point_lots_expiry', ['expires_at'], unique=False)
-        batch_op.create_index('ix_point_lots_release', ['pending', 'available_at'], unique=False)
+        batch_op.create_index('ix_point_lots_release', ['available_at'], unique=False, sqlite_where=sa.text('pending'), postgresql_where=sa.text('pending'))
         batch_op.create_index('ix_point_lots_transaction', ['transaction_id'], unique=False)
 
     op.create_table('lot_allocations',
@@ -279,14 +279,13 @@ def downgrade() -> None:
     op.drop_table('lot_allocations')
     with op.batch_alter_table('point_lots', schema=None) as batch_op:
         batch_op.drop_index('ix_point_lots_transaction')
-        batch_op.drop_index('ix_point_lots_release')
+        batch_op.drop_index('ix_point_lots_release', sqlite_where=sa.text('pending'), postgresql_where=sa.text('pending'))
         batch_op.drop_index('ix_point_lots_expiry')
         batch_op.drop_index('ix_point_lots_customer_expiry')
 
     op.drop_table('point_lots')
     with op.batch_alter_table('ledger_postings', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_postings_entry')
-        batch_op.drop_index('ix_ledger_postings_customer')
 
     op.drop_table('ledger_postings')
     op.drop_table('transaction_lines')
@@ -301,7 +300,7 @@ def downgrade() -> None:
 
     op.drop_table('holds')
     with op.batch_alter_table('transactions', schema=None) as batch_op:
-        batch_op.drop_index('ix_transactions_original')
+        batch_op.drop_index('ix_transactions_original', sqlite_where=sa.text('original_id IS NOT NULL'), postgresql_where=sa.text('original_id IS NOT NULL'))
         batch_op.drop_index('ix_transactions_customer_time')
 
     op.drop_table('transactions')
