@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -48,8 +49,13 @@ def normalise_external(raw: str) -> str:
     return text
 
 
+@lru_cache(maxsize=200_000)
 def guess_identity(raw: str) -> tuple[str, str]:
-    """Reads a free-form customer reference (CSV column, CLI argument): e-mail, phone or card."""
+    """Reads a free-form customer reference (CSV column, CLI argument): e-mail, phone or card.
+
+    Memoised: an import sees the same customers batch after batch, and parsing a phone
+    number is the costliest step per row (invalid input raises, and is not cached).
+    """
     text = raw.strip()
     if "@" in text:
         return "email", normalise_email(text)
