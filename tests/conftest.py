@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,29 +25,45 @@ POSTGRES_URL = os.environ.get("LOYALTY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
 
-def _pg_url() -> str:
+def _pg_base_url() -> str:
     assert POSTGRES_URL
     url = POSTGRES_URL
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        url = _worker_database(url, worker)
     return url
 
 
-def _worker_database(url: str, worker: str) -> str:
-    """Each xdist worker gets its own database, created from the one given."""
+def _admin_engine() -> Engine:
+    return make_engine(_pg_base_url()).execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _private_database_name() -> str:
+    """A database of this run's own: two runs on one server (two developers, a developer and
+    a helper, CI) must never truncate each other's data."""
     from sqlalchemy.engine import make_url
 
-    base = make_url(url)
-    name = f"{base.database}_{worker}"
-    admin = make_engine(base.render_as_string(hide_password=False)).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:10]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"{make_url(_pg_base_url()).database}_{run}_{worker}"
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> Iterator[str]:
+    from sqlalchemy.engine import make_url
+
+    name = _private_database_name()
+    try:
+        admin = _admin_engine()
+        with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - the message is the point
+        pytest.exit(f"LOYALTY_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}", returncode=3)
+    url = make_url(_pg_base_url()).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -54,22 +71,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade_to_head(f"sqlite:///{path}")
     return path
-
-
-@pytest.fixture(scope="session")
-def postgres_migrated() -> str:
-    url = _pg_url()
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    except Exception as exc:  # pragma: no cover - the message is the point
-        pytest.exit(f"LOYALTY_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}", returncode=3)
-    finally:
-        engine.dispose()
-    upgrade_to_head(url)
-    return url
 
 
 def _clear_caches() -> None:

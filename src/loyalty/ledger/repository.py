@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import allocate_ids, insert_rows
@@ -77,6 +77,15 @@ _APPLY_DELTAS = text(
 )
 
 
+def _entry_row(spec: EntrySpec) -> dict[str, object]:
+    return {
+        "kind": spec.kind, "customer_id": spec.customer_id, "source_type": spec.source_type,
+        "source_id": spec.source_id, "event": spec.event, "reason": spec.reason, "actor": spec.actor,
+        "created_at": spec.created_at, "transaction_id": spec.transaction_id,
+        "corrects_entry_id": spec.corrects_entry_id,
+    }
+
+
 def insert_entries(session: Session, specs: Sequence[EntrySpec], *, apply_balances: bool = True) -> None:
     """Posts entries in three statements whatever their number; sets each spec's entry_id.
 
@@ -87,18 +96,15 @@ def insert_entries(session: Session, specs: Sequence[EntrySpec], *, apply_balanc
         return
     for spec in specs:
         validate_entry(spec)
-    ids = allocate_ids(session, LedgerEntry, len(specs))
-    for spec, entry_id in zip(specs, ids, strict=True):
-        spec.entry_id = entry_id
-    insert_rows(session, LedgerEntry, [
-        {
-            "id": s.entry_id, "kind": s.kind, "customer_id": s.customer_id, "source_type": s.source_type,
-            "source_id": s.source_id, "event": s.event, "reason": s.reason, "actor": s.actor,
-            "created_at": s.created_at, "transaction_id": s.transaction_id,
-            "corrects_entry_id": s.corrects_entry_id,
-        }
-        for s in specs
-    ])
+    if len(specs) == 1:
+        # One entry (every API call): RETURNING saves the separate round trip for an id.
+        spec = specs[0]
+        spec.entry_id = session.execute(insert(LedgerEntry).returning(LedgerEntry.id), [_entry_row(spec)]).scalar_one()
+    else:
+        ids = allocate_ids(session, LedgerEntry, len(specs))
+        for spec, entry_id in zip(specs, ids, strict=True):
+            spec.entry_id = entry_id
+        insert_rows(session, LedgerEntry, [_entry_row(s) | {"id": s.entry_id} for s in specs])
     insert_rows(session, LedgerPosting, [
         {"entry_id": s.entry_id, "account": account, "amount": amount,
          "customer_id": s.customer_id if account in MEMBER_ACCOUNTS else None}

@@ -15,7 +15,7 @@ from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.ledger import service as ledger
 from loyalty.ledger.repository import Balance, read_balance
 from loyalty.models import Hold, Transaction, TransactionLine
-from loyalty.programs.service import program_at
+from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.stores.service import store_kind
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions.schemas import BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
@@ -84,40 +84,39 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
         raise ValidationFailed(f"this program runs in {program.definition.currency}, not {data.currency}")
     if data.customer_id is not None:
         read_balance(session, data.customer_id)  # a clear 404 before anything is written
+    point_value = program.definition.redemption.point_value
+    # Without a hold, what the sale earns and spends is known before it is written, so the row
+    # is inserted complete (one statement fewer on the hot path).
+    known = data.hold_id is None
+    if known and data.redeem_points:
+        _check_redemption(program, data.amount, data.redeem_points)
+    planned = _earned(program, kind, data, data.redeem_points) if known else 0
 
     transaction_id = _insert_ignoring_duplicate(session, {
         "store_id": data.store_id, "pos_transaction_id": data.transaction_id, "kind": "purchase",
         "customer_id": data.customer_id, "occurred_at": occurred_at, "amount": data.amount,
-        "currency": data.currency, "points_earned": 0, "points_redeemed": 0, "returned_amount": 0,
-        "points_reversed": 0, "points_restored": 0, "created_at": now,
+        "currency": data.currency, "points_earned": planned, "points_redeemed": data.redeem_points if known else 0,
+        "returned_amount": 0, "points_reversed": 0, "points_restored": 0, "created_at": now,
     })
     if transaction_id is None:
         return Recorded(_replay(session, data), replayed=True)
     _insert_lines(session, transaction_id, data.lines)
 
     redeemed = data.redeem_points
-    point_value = program.definition.redemption.point_value
     if data.hold_id is not None:
         _check_hold(session, data)
         hold = ledger.capture_hold(session, data.hold_id, points=None, actor=actor, now=now,
                                    transaction_id=transaction_id)
         redeemed = hold.points
-    if redeemed:
-        limit = program.max_redeemable(data.amount)
-        if redeemed < program.definition.redemption.min_points:
-            raise ValidationFailed(f"at least {program.definition.redemption.min_points} points per redemption")
-        if redeemed > limit:
-            raise ValidationFailed(f"at most {limit} points can pay for a purchase of {data.amount}",
-                                   max_points=limit)
-        if data.hold_id is None:
-            assert data.customer_id is not None
-            ledger.spend(session, customer_id=data.customer_id, points=redeemed, kind="redeem",
-                         to_account="redeemed", source_type="transaction", source_id=str(transaction_id),
-                         event="redeem", reason=f"points paid for purchase {data.transaction_id}", actor=actor,
-                         now=now, spend_type="transaction", spend_id=transaction_id,
-                         transaction_id=transaction_id)
-    # Points pay part of the bill; only the part paid in money earns points.
-    earned = program.earn.points_for(kind, data.amount - redeemed * point_value) if data.customer_id else 0
+        _check_redemption(program, data.amount, redeemed)
+    if redeemed and data.hold_id is None:
+        assert data.customer_id is not None
+        ledger.spend(session, customer_id=data.customer_id, points=redeemed, kind="redeem",
+                     to_account="redeemed", source_type="transaction", source_id=str(transaction_id),
+                     event="redeem", reason=f"points paid for purchase {data.transaction_id}", actor=actor,
+                     now=now, spend_type="transaction", spend_id=transaction_id,
+                     transaction_id=transaction_id)
+    earned = _earned(program, kind, data, redeemed)
     settled = 0
     balance: Balance | None = None
     if earned:
@@ -130,7 +129,7 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
             earned_at=min(occurred_at, now), now=now, transaction_id=transaction_id,
         )
         settled, balance = result.settled_owed, result.balance
-    if earned or redeemed:
+    if not known and (earned or redeemed):
         session.execute(update(Transaction).where(Transaction.id == transaction_id)
                         .values(points_earned=earned, points_redeemed=redeemed))
     if data.customer_id is not None and balance is None:
@@ -141,6 +140,23 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
         points_earned=earned, points_redeemed=redeemed, redeemed_value=redeemed * point_value,
         owed_settled=settled, balance=balance_out(balance),
     ), replayed=False)
+
+
+def _earned(program: ActiveProgram, store_kind_: str, data: PurchaseIn, redeemed: int) -> int:
+    """Points pay part of the bill; only the part paid in money earns points."""
+    if data.customer_id is None:
+        return 0
+    return program.earn.points_for(store_kind_, data.amount - redeemed * program.definition.redemption.point_value)
+
+
+def _check_redemption(program: ActiveProgram, amount: int, redeemed: int) -> None:
+    if not redeemed:
+        return
+    limit = program.max_redeemable(amount)
+    if redeemed < program.definition.redemption.min_points:
+        raise ValidationFailed(f"at least {program.definition.redemption.min_points} points per redemption")
+    if redeemed > limit:
+        raise ValidationFailed(f"at most {limit} points can pay for a purchase of {amount}", max_points=limit)
 
 
 def _check_hold(session: Session, data: PurchaseIn) -> None:
