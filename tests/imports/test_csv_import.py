@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -152,7 +153,7 @@ def count(session: Session, model: type) -> int:
 class TestBulkReturnsMatchTheService:
     """The importer's set-based return path must leave exactly what the API's return service leaves."""
 
-    RETURNS = [  # (purchase amount, returned amounts in order)
+    RETURNS: ClassVar[list[tuple[int, list[int]]]] = [  # (purchase amount, returned amounts in order)
         (250_000, [250_000]),             # full
         (990_000, [330_000]),             # partial, rounding
         (1_000_000, [300_000, 700_000]),  # two partials in one batch: the second goes one by one
@@ -188,7 +189,8 @@ class TestBulkReturnsMatchTheService:
                 for cid in (imported.id, served.id)}
         assert rows[imported.id] == rows[served.id]
         reversed_points = {
-            cid: sorted(session.execute(select(Transaction.amount, Transaction.points_reversed, Transaction.returned_amount)
+            cid: sorted(session.execute(select(Transaction.amount, Transaction.points_reversed,
+                                               Transaction.returned_amount)
                                         .where(Transaction.customer_id == cid, Transaction.kind == "purchase")).all())
             for cid in (imported.id, served.id)
         }
