@@ -327,8 +327,9 @@ def profile_worker(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]
         if not found:
             sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
         py_spy = Path(found)
+    # --gil samples only the thread holding the GIL: the Python work that bounds one worker process.
     return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
-                             "--format", "raw", "--output", str(out), "--nonblocking"],
+                             "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
@@ -340,6 +341,18 @@ def machine() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "cpu": model.group(1).strip() if model else platform.processor(),
             "python": platform.python_version(), "platform": platform.platform(),
             "loadavg_before": os.getloadavg()[0]}
+
+
+def code_version() -> str:
+    """The commit measured, and whether the work tree had changes on top of it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=HERE, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True,
+                               cwd=HERE, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
 
 
 def database_version(url: str) -> str:
@@ -367,12 +380,17 @@ def markdown(result: dict[str, Any]) -> str:
                     f"{phase['max_ms']:.0f} | {phase['requests']:,} | {phase['errors']} | "
                     f"{phase['server_cpu_ms_per_request']:.2f} | "
                     f"{cpu['server']:.0%} / {cpu['postgres']:.0%} / {cpu['wrk']:.0%} / {cpu['machine']:.0%} |")
+    for label, phase in (("health", health), ("purchase", purchase)):
+        if phase["errors"]:
+            rows.append(f"\n{label}: {phase['errors']} errors; statuses {phase['statuses']}, "
+                        f"socket errors {phase['socket_errors']}")
     share = result["earn_share_of_noop"]
     targets = result["targets"]
     rows += [
         "",
         f"{result['database']}, {result['workers']} uvicorn worker(s), {result['connections']} keep-alive connections, "
-        f"{result['duration_s']} s per phase after a {result['warmup_s']} s warm-up; earn = {share:.0%} of no-op.",
+        f"{result['duration_s']} s per phase after a {result['warmup_s']} s warm-up; earn = {share:.0%} of no-op; "
+        f"load average before the run {result['machine']['loadavg_before']:.2f}.",
         f"Targets: >= {TARGET_RATE:,} purchases/s: {'met' if targets['rate'] else 'NOT met'}; "
         f"p99 < {TARGET_P99_MS:.0f} ms: {'met' if targets['p99'] else 'NOT met'}; "
         f">= {TARGET_SHARE:.0%} of no-op: {'met' if targets['share'] else 'NOT met'}. "
@@ -436,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         share = purchase.rate / health.rate if health.rate else 0.0
         result: dict[str, Any] = {
             "benchmark": "earn_http", "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": info, "database": database_version(url), "database_url": make_url(url).render_as_string(),
+            "machine": info, "code": code_version(), "database": database_version(url),
+            "database_url": make_url(url).render_as_string(),
             "members": args.members, "app": args.app, "workers": args.workers, "connections": args.connections,
             "wrk_threads": args.threads, "duration_s": args.duration, "warmup_s": args.warmup, "setup_s": setup_s,
             "phases": {name: asdict(phase) for name, phase in phases.items()},
@@ -451,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(result))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        return 0 if result["verify"]["ok"] else 1
+        return 0 if result["verify"]["ok"] and not purchase.errors and not health.errors else 1
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

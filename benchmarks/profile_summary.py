@@ -1,6 +1,6 @@
 """Summarises py-spy collapsed stacks (`py-spy record --format raw`): where the samples went.
 
-    .venv/bin/python benchmarks/profile_summary.py profile.txt [--top 25]
+    .venv/bin/python benchmarks/profile_summary.py profile.txt [--top 25] [--focus create_purchase]
 
 Prints the share of samples that include each function (inclusive), the functions samples ended
 in (self), and a split by layer (our code, SQLAlchemy, the database driver, FastAPI/Starlette, ...).
@@ -63,8 +63,15 @@ def layer_of(frame: Frame) -> str:
     return "other"
 
 
+def focus(stacks: list[tuple[list[Frame], int]], needle: str) -> list[tuple[list[Frame], int]]:
+    """Only the stacks that pass through a frame whose label contains `needle`."""
+    return [(frames, count) for frames, count in stacks if any(needle in f.label for f in frames)]
+
+
 def summarise(stacks: list[tuple[list[Frame], int]], top: int) -> str:
     total = sum(count for _, count in stacks)
+    if not total:
+        return "0 samples"
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     layers: Counter[str] = Counter()
@@ -88,8 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--focus", default=None, help="keep only stacks through a function whose label has this")
     args = parser.parse_args(argv)
-    print(summarise(load(args.profile), args.top))
+    stacks = load(args.profile)
+    if args.focus:
+        kept = focus(stacks, args.focus)
+        share = sum(c for _, c in kept) / max(1, sum(c for _, c in stacks))
+        print(f"focus {args.focus!r}: {share:.1%} of all samples; shares below are of these")
+        stacks = kept
+    print(summarise(stacks, args.top))
     return 0
 
 

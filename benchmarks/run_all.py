@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     databases = [("sqlite", [])] + ([] if args.skip_postgres else [("postgres", ["--database-url", args.postgres_url])])
     failures = 0
     for db, extra in databases:
-        # SQLite writes are serialised by its file lock, and one worker avoids processes fighting for it.
-        earn_extra = [*extra, "--workers", "1"] if db == "sqlite" else extra
-        failures += run("earn_http.py", f"earn_http_{db}", earn_extra, results) != 0
+        failures += run("earn_http.py", f"earn_http_{db}", extra, results) != 0
         if (HERE / "import_csv.py").exists():
             failures += run("import_csv.py", f"import_csv_{db}", extra, results) != 0
     return 1 if failures else 0
