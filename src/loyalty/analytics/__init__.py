@@ -1,0 +1,1 @@
+"""Customer analytics: RFM, Pareto, cohorts, CLV (BG/NBD, Pareto/NBD, Gamma-Gamma), churn, lifecycle."""

@@ -1,0 +1,58 @@
+"""Per-customer purchase summaries that every report starts from, computed in Polars."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
+
+
+def purchase_days(transactions: pl.DataFrame) -> pl.DataFrame:
+    """One row per (customer, day) with a positive net spend: several purchases on one day are one."""
+    return (
+        transactions.group_by("customer", "day")
+        .agg(amount=pl.col("amount").sum(), purchases=(pl.col("amount") > 0).sum())
+        .filter(pl.col("amount") > 0)
+    )
+
+
+def customer_summary(transactions: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """customer, first, last, days, purchases, revenue, first_amount, recency_days, age_days.
+
+    `days` counts distinct purchase days; `revenue` is all net spend including negative rows;
+    `first_amount` is the spend of the first purchase day (Gamma-Gamma leaves it out).
+    """
+    days = purchase_days(transactions)
+    per = days.group_by("customer").agg(
+        first=pl.col("day").min(),
+        last=pl.col("day").max(),
+        days=pl.len().cast(pl.Int64),
+        purchases=pl.col("purchases").sum().cast(pl.Int64),
+        day_revenue=pl.col("amount").sum(),
+        first_amount=pl.col("amount").sort_by("day").first(),
+    )
+    revenue = transactions.group_by("customer").agg(revenue=pl.col("amount").sum())
+    return (
+        per.join(revenue, on="customer", how="left")
+        .with_columns(
+            recency_days=(pl.lit(as_of) - pl.col("last")).dt.total_days(),
+            age_days=(pl.lit(as_of) - pl.col("first")).dt.total_days(),
+            span_days=(pl.col("last") - pl.col("first")).dt.total_days(),
+        )
+        .sort("customer")
+    )
+
+
+def model_inputs(summary: pl.DataFrame, time_unit: str) -> pl.DataFrame:
+    """Adds x (repeat purchase days), t_x, T in `time_unit`, and m (mean of the repeat days' spend)."""
+    unit = TIME_UNITS[time_unit]
+    return summary.with_columns(
+        x=(pl.col("days") - 1).cast(pl.Float64),
+        t_x=pl.col("span_days").cast(pl.Float64) / unit,
+        T=pl.col("age_days").cast(pl.Float64) / unit,
+        m=pl.when(pl.col("days") > 1)
+        .then((pl.col("day_revenue") - pl.col("first_amount")).cast(pl.Float64) / (pl.col("days") - 1))
+        .otherwise(0.0),
+    )

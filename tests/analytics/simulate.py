@@ -1,0 +1,43 @@
+"""Simulators for the purchase models, vectorised over customers with a seeded numpy Generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+
+
+def ages(rng: np.random.Generator, n: int, low: float = 30.0, high: float = 78.0) -> Array:
+    return rng.uniform(low, high, n)
+
+
+def bgnbd(rng: np.random.Generator, n: int, r: float, alpha: float, a: float, b: float,
+          T: Array) -> tuple[Array, Array, Array]:
+    """(x, t_x, T): Poisson(λ) repeat purchases from time 0; after each one the customer leaves with prob p."""
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    arrivals = rng.poisson(lam * T)
+    # The repeat purchase after which the customer leaves (1, 2, ...).
+    leaves_after = rng.geometric(p)
+    x = np.minimum(arrivals, leaves_after)
+    # The x-th of N uniform arrival times on [0, T] is T times a Beta(x, N - x + 1) draw.
+    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(arrivals - x + 1, 1)), 0.0)
+    return x.astype(np.float64), t_x, T
+
+
+def pareto_nbd(rng: np.random.Generator, n: int, r: float, alpha: float, s: float, beta: float,
+               T: Array) -> tuple[Array, Array, Array]:
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    alive_for = np.minimum(rng.exponential(1.0 / mu), T)
+    x = rng.poisson(lam * alive_for)
+    # The last of x uniform arrivals on [0, alive_for].
+    t_x = np.where(x > 0, alive_for * rng.uniform(size=n) ** (1.0 / np.maximum(x, 1)), 0.0)
+    return x.astype(np.float64), t_x, T
+
+
+def gamma_gamma(rng: np.random.Generator, x: Array, p: float, q: float, v: float) -> Array:
+    """Mean of x spends z ~ Gamma(p, rate ν), ν ~ Gamma(q, rate v): a Gamma(p x, rate ν x) draw."""
+    nu = rng.gamma(q, 1.0 / v, x.size)
+    return np.asarray(rng.gamma(p * x, 1.0 / (nu * x)), dtype=np.float64)

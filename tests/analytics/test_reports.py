@@ -1,0 +1,109 @@
+"""RFM, Pareto, cohorts and lifecycle on small hand-computed data sets."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from loyalty.analytics.cohorts import cohorts_report
+from loyalty.analytics.lifecycle import lifecycle_report
+from loyalty.analytics.loader import Dataset
+from loyalty.analytics.pareto import concentration, pareto_report
+from loyalty.analytics.rfm import SEGMENT_MAP, SEGMENTS, rfm_report
+from tests.analytics.conftest import AS_OF, frame
+
+
+class TestRfm:
+    def test_scores_and_segments_by_hand(self, small: Dataset) -> None:
+        table = rfm_report(small).table.sort("customer")
+        assert table["recency_days"].to_list() == [1, 6, 30, 59, 88]
+        assert table["frequency"].to_list() == [5, 4, 1, 2, 3]
+        assert table["monetary"].to_list() == [500, 200, 1000, 20, 15]
+        assert table["r"].to_list() == [5, 4, 3, 2, 1]
+        assert table["f"].to_list() == [5, 4, 1, 2, 3]
+        assert table["m"].to_list() == [4, 3, 5, 2, 1]
+        assert table["segment"].to_list() == ["Champions", "Loyal Customers", "About to Sleep", "Hibernating",
+                                              "At Risk"]
+
+    def test_segment_table_shares(self, small: Dataset) -> None:
+        segments = rfm_report(small).sections["segments"]
+        champions = segments.filter(pl.col("segment") == "Champions").row(0, named=True)
+        assert champions["members"] == 1
+        assert champions["share_of_customers"] == pytest.approx(0.2)
+        assert champions["share_of_revenue"] == pytest.approx(500 / 1735)
+        assert champions["average_value"] == pytest.approx(500)
+        assert segments["members"].sum() == 5
+        assert set(segments["segment"]) == set(SEGMENTS)
+
+    def test_ties_keep_quintiles_balanced(self) -> None:
+        # Ten customers who all bought once on the same day: every score ties, yet each quintile gets two.
+        data = Dataset(frame([(c, "2024-03-01", 100) for c in range(10)]), AS_OF, "test")
+        table = rfm_report(data).table
+        for column in ("r", "f", "m"):
+            assert sorted(table[column].value_counts()["count"].to_list()) == [2, 2, 2, 2, 2]
+
+    def test_segment_map_covers_every_cell_with_the_ten_segments(self) -> None:
+        cells = {name for row in SEGMENT_MAP for name in row}
+        assert cells == set(SEGMENTS)
+        assert SEGMENT_MAP[4][4] == "Champions" and SEGMENT_MAP[0][4] == "Can't Lose Them"
+
+
+class TestPareto:
+    def test_top_shares_by_hand(self) -> None:
+        import numpy as np
+
+        top, curve, gini = concentration(np.array([10, 100, 25, 50, 15]))
+        shares = dict(zip(top["top_percent"].to_list(), top["revenue_share"].to_list(), strict=True))
+        # ceil(p% of 5): 1 customer for 1-20%, 3 for 50%.
+        assert shares == {1: 0.5, 5: 0.5, 10: 0.5, 20: 0.5, 50: pytest.approx(175 / 200)}
+        assert curve["revenue_share"][0] == 0 and curve["revenue_share"][-1] == pytest.approx(1.0)
+        assert 0 < gini < 1
+
+    def test_report_on_small_data(self, small: Dataset) -> None:
+        report = pareto_report(small)
+        assert report.summary["top_20_percent_share"] == pytest.approx(1000 / 1735)
+
+    def test_equal_customers_have_no_concentration(self) -> None:
+        import numpy as np
+
+        _, _, gini = concentration(np.full(100, 7))
+        assert gini == pytest.approx(0.0, abs=1e-9)
+
+
+class TestCohorts:
+    def test_retention_and_revenue_by_hand(self) -> None:
+        data = Dataset(frame([(1, "2024-01-05", 10), (1, "2024-03-02", 30), (2, "2024-01-20", 5),
+                              (2, "2024-02-01", 7), (2, "2024-02-03", 8), (3, "2024-02-10", 100)]),
+                       date(2024, 3, 31), "test")
+        table = cohorts_report(data).table
+        assert table.rows() == [
+            ("2024-01", 0, 2, 2, 1.0, 15, 7.5),
+            ("2024-01", 1, 2, 1, 0.5, 15, 7.5),
+            ("2024-01", 2, 2, 1, 0.5, 30, 15.0),
+            ("2024-02", 0, 1, 1, 1.0, 100, 100.0),
+        ]
+
+
+class TestLifecycle:
+    def test_stages_and_flows_by_hand(self, small: Dataset) -> None:
+        report = lifecycle_report(small, period_days=30, lapsed_after_days=60, lost_after_days=90,
+                                  loyal_min_purchases=3)
+        stages = dict(report.table.select("customer", "stage").rows())
+        assert stages == {1: "loyal", 2: "loyal", 3: "first purchase", 4: "repeat", 5: "lapsed"}
+        flows = {(f, t): n for f, t, n in report.sections["flows"].rows()}
+        assert flows == {("repeat", "loyal"): 1, ("loyal", "loyal"): 1, ("first purchase", "first purchase"): 1,
+                         ("repeat", "repeat"): 1, ("loyal", "lapsed"): 1}
+
+    def test_lost_and_prospects(self) -> None:
+        customers = pl.DataFrame({"customer": [1, 2], "enrolled_on": [date(2023, 1, 1), date(2024, 3, 1)]})
+        data = Dataset(frame([(1, "2023-06-01", 100)]), AS_OF, "test", customers=customers)
+        stages = dict(lifecycle_report(data, lapsed_after_days=30, lost_after_days=90).table
+                      .select("customer", "stage").rows())
+        assert stages == {1: "lost", 2: "prospect"}
+
+    def test_default_thresholds_follow_the_purchase_cycle(self, small: Dataset) -> None:
+        thresholds = lifecycle_report(small).summary["thresholds"]
+        assert thresholds["lapsed_after_days"] >= 14
+        assert thresholds["lost_after_days"] > thresholds["lapsed_after_days"]
