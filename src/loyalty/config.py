@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_sql: bool = False
+    # Signs survey links. Unset: a random secret generated once and kept in the database, so
+    # every worker and machine sharing the database agrees and links survive restarts.
+    secret_key: SecretStr | None = None
+    # Where customers open survey links (the /s/{token} page), e.g. https://loyalty.example.vn
+    public_url: str = "http://127.0.0.1:8000"
 
     @field_validator("database_url")
     @classmethod

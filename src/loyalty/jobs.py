@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import run_in_transaction
 from loyalty.ledger import service as ledger
 from loyalty.models import IdempotencyRecord
+from loyalty.service import jobs as service_jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ def run_jobs(engine: Engine, now: datetime, *, retention_hours: int = 48) -> lis
         ("lapse holds", "holds", lambda s: ledger.lapse_holds(s, now)),
         ("release pending points", "points", lambda s: ledger.release_pending(s, now)),
         ("expire points", "points", lambda s: ledger.expire_due(s, now)),
+        *service_jobs.jobs(now),
         ("purge idempotency keys", "keys", lambda s: purge_idempotency_keys(s, now, retention_hours)),
     ]
     return [JobResult(name, run_in_transaction(engine, work), unit) for name, unit, work in jobs]

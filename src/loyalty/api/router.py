@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from loyalty.customers.endpoints import router as customers
 from loyalty.ledger.endpoints import router as ledger
 from loyalty.programs.endpoints import router as programs
+from loyalty.service.endpoints import router as service
 from loyalty.stores.endpoints import router as stores
 from loyalty.transactions.endpoints import router as transactions
 
@@ -24,6 +25,6 @@ def build_router() -> APIRouter:
         """No database work: the baseline the benchmarks compare real endpoints with."""
         return Health(status="ok")
 
-    for router in (customers, transactions, ledger, stores, programs):
+    for router in (customers, transactions, ledger, stores, programs, service):
         api.include_router(router)
     return api

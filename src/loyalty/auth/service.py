@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from loyalty.errors import Unauthenticated, ValidationFailed
 from loyalty.models import ApiKey, Store
 from loyalty.models.auth import ROLES
+from loyalty.models.service import StaffApiKey, StaffMember
 from loyalty.timeutil import utcnow
 
 PREFIX = "lk"
@@ -31,6 +32,8 @@ class Principal:
     role: str
     store_id: str | None
     name: str
+    # The staff member an agent or manager key acts for (issue 5); None for other keys.
+    staff_id: int | None = None
 
     @property
     def actor(self) -> str:
@@ -41,7 +44,8 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(session: Session, *, role: str, store_id: str | None, name: str) -> tuple[ApiKey, str]:
+def create_key(session: Session, *, role: str, store_id: str | None, name: str,
+               staff_id: int | None = None) -> tuple[ApiKey, str]:
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
     if role == "store" and not store_id:
@@ -50,12 +54,23 @@ def create_key(session: Session, *, role: str, store_id: str | None, name: str) 
         raise ValidationFailed("only store keys are bound to a store")
     if store_id and session.get(Store, store_id) is None:
         raise ValidationFailed(f"store {store_id!r} does not exist")
+    if role in ("agent", "manager") and staff_id is None:
+        raise ValidationFailed(f"an {role} key acts for a staff member: give --staff")
+    if staff_id is not None and role not in ("agent", "manager", "admin"):
+        raise ValidationFailed("only agent, manager and admin keys can belong to a staff member")
+    if staff_id is not None:
+        staff = session.get(StaffMember, staff_id)
+        if staff is None or not staff.active:
+            raise ValidationFailed(f"staff member {staff_id} does not exist or is not active")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey(prefix=prefix, secret_hash=_hash(secret), role=role, store_id=store_id, name=name,
                  created_at=utcnow())
     session.add(key)
     session.flush()
+    if staff_id is not None:
+        session.add(StaffApiKey(api_key_id=key.id, staff_id=staff_id))
+        session.flush()
     return key, f"{PREFIX}_{prefix}_{secret}"
 
 
@@ -76,10 +91,13 @@ def authenticate(session: Session, presented: str | None) -> Principal:
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
         raise Unauthenticated("this is not a loyalty API key")
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    found = session.execute(select(ApiKey, StaffApiKey.staff_id)
+                            .outerjoin(StaffApiKey, StaffApiKey.api_key_id == ApiKey.id)
+                            .where(ApiKey.prefix == parts[1])).one_or_none()
+    key, staff_id = found if found is not None else (None, None)
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.secret_hash, _hash(parts[2])):
         raise Unauthenticated("the API key is unknown or revoked")
-    principal = Principal(key.id, key.role, key.store_id, key.name)
+    principal = Principal(key.id, key.role, key.store_id, key.name, staff_id)
     with _cache_lock:
         _cache[fingerprint] = (principal, time.monotonic())
     return principal

@@ -13,6 +13,7 @@ from rich.table import Table
 from loyalty.cli.common import DatabaseOption, console, err_console, friendly_errors, use_database
 from loyalty.config import get_settings
 from loyalty.db import get_engine, session_scope
+from loyalty.service.cli import service_app, staff_app
 from loyalty.timeutil import as_utc, utcnow
 
 app = typer.Typer(help="Customer loyalty platform: customers, points ledger, API.", no_args_is_help=True,
@@ -27,6 +28,8 @@ stores_app = typer.Typer(help="Stores and channels.", no_args_is_help=True)
 for sub, name in ((program_app, "program"), (keys_app, "keys"), (import_app, "import"), (jobs_app, "jobs"),
                   (ledger_app, "ledger"), (customer_app, "customer"), (stores_app, "stores")):
     app.add_typer(sub, name=name)
+app.add_typer(staff_app, name="staff")
+app.add_typer(service_app, name="service")
 
 DbOpt = Annotated[str | None, DatabaseOption]
 
@@ -145,8 +148,9 @@ def program_show(database_url: DbOpt = None) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="admin, store or readonly")],
+    role: Annotated[str, typer.Option(help="admin, store, readonly, agent or manager")],
     store: Annotated[str | None, typer.Option(help="the store a store key acts for")] = None,
+    staff: Annotated[int | None, typer.Option(help="the staff member an agent or manager key acts for")] = None,
     name: Annotated[str, typer.Option(help="a label for the key")] = "cli",
     database_url: DbOpt = None,
 ) -> None:
@@ -155,7 +159,7 @@ def keys_create(
 
     use_database(database_url)
     with friendly_errors(), session_scope() as session:
-        _, plaintext = create_key(session, role=role, store_id=store, name=name)
+        _, plaintext = create_key(session, role=role, store_id=store, name=name, staff_id=staff)
     console.print(plaintext)
 
 

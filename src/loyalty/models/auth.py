@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigIntPK, UTCDateTime
 
-ROLES = ("admin", "store", "readonly")
+ROLES = ("admin", "store", "readonly", "agent", "manager")
 
 
 class ApiKey(Base):

@@ -1,0 +1,1 @@
+"""Service and feedback: interactions and the customer timeline, surveys, complaint tickets, trends."""

@@ -1,0 +1,112 @@
+"""`loyalty staff ...` and `loyalty service ...`: staff members, SLA targets, store hours, the weekly review."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from loyalty.cli.common import DatabaseOption, console, friendly_errors, use_database
+from loyalty.db import session_scope
+
+staff_app = typer.Typer(help="Staff members who handle tickets (agents, managers).", no_args_is_help=True)
+service_app = typer.Typer(help="Service desk settings and reports.", no_args_is_help=True)
+
+DbOpt = Annotated[str | None, DatabaseOption]
+
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Option(help="full name")],
+    email: Annotated[str, typer.Option(help="e-mail (unique)")],
+    role: Annotated[str, typer.Option(help="agent, manager or admin")] = "agent",
+    store: Annotated[list[str] | None, typer.Option(help="a store they cover (repeat for several)")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Add a staff member; then `loyalty keys create --role agent --staff ID` gives them a key."""
+    from pydantic import ValidationError
+
+    from loyalty.service.schemas import StaffIn
+    from loyalty.service.staff import create_staff
+
+    use_database(database_url)
+    try:
+        data = StaffIn.model_validate({"name": name, "email": email, "role": role, "stores": store or []})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        console.print(f"[red]error:[/red] {'.'.join(map(str, error['loc']))}: {error['msg']}")
+        raise typer.Exit(2) from None
+    with friendly_errors(), session_scope() as session:
+        member = create_staff(session, data)
+        member_id = member.id
+    console.print(f"[green]added[/green] staff member {member_id}: {name} ({role})")
+
+
+@staff_app.command("list")
+def staff_list(database_url: DbOpt = None) -> None:
+    """List staff members and the stores they cover."""
+    from loyalty.service.staff import list_staff
+
+    use_database(database_url)
+    with session_scope() as session:
+        members = list_staff(session)
+    table = Table("id", "name", "e-mail", "role", "stores")
+    for m in members:
+        table.add_row(str(m.id), m.name, m.email, m.role, ", ".join(m.stores))
+    console.print(table)
+
+
+@service_app.command("sla")
+def service_sla(
+    priority: Annotated[str, typer.Option(help="low, normal, high or urgent")],
+    first_response_hours: Annotated[int, typer.Option(min=1, max=24 * 60)],
+    resolution_hours: Annotated[int, typer.Option(min=1, max=24 * 365)],
+    business_hours: Annotated[bool, typer.Option("--business-hours/--clock-hours",
+                                                 help="count only the store's service hours")] = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Set the first-response and resolution targets for one priority."""
+    from loyalty.models.service import PRIORITIES, SlaPolicy
+
+    use_database(database_url)
+    if priority not in PRIORITIES:
+        console.print(f"[red]error:[/red] priority must be one of {', '.join(PRIORITIES)}")
+        raise typer.Exit(2)
+    with session_scope() as session:
+        session.merge(SlaPolicy(priority=priority, first_response_hours=first_response_hours,
+                                resolution_hours=resolution_hours, business_hours=business_hours))
+    console.print(f"[green]{priority}[/green]: first response in {first_response_hours} h, resolution in "
+                  f"{resolution_hours} h ({'business' if business_hours else 'clock'} hours)")
+
+
+@service_app.command("hours")
+def service_hours(
+    store_id: str,
+    timezone: Annotated[str, typer.Option(help="IANA zone, e.g. Asia/Ho_Chi_Minh")] = "Asia/Ho_Chi_Minh",
+    opens: Annotated[str, typer.Option(help="HH:MM")] = "08:00",
+    closes: Annotated[str, typer.Option(help="HH:MM (24:00 for midnight)")] = "17:00",
+    weekdays: Annotated[str, typer.Option(help="ISO weekdays as digits, 1 = Monday")] = "12345",
+    database_url: DbOpt = None,
+) -> None:
+    """Set a store's time zone and service hours (used by business-hours SLA targets)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from loyalty.models.service import StoreHours
+    from loyalty.stores.service import store_kind
+
+    use_database(database_url)
+    try:
+        ZoneInfo(timezone)
+        start, end = (int(v.split(":")[0]) * 60 + int(v.split(":")[1]) for v in (opens, closes))
+        if not (0 <= start < end <= 1440) or not weekdays or set(weekdays) - set("1234567"):
+            raise ValueError
+    except (ValueError, IndexError, ZoneInfoNotFoundError):
+        console.print("[red]error:[/red] give a known --timezone, --opens before --closes as HH:MM, "
+                      "and --weekdays as digits 1-7")
+        raise typer.Exit(2) from None
+    with friendly_errors(), session_scope() as session:
+        store_kind(session, store_id)
+        session.merge(StoreHours(store_id=store_id, timezone=timezone, opens_minute=start, closes_minute=end,
+                                 weekdays="".join(sorted(set(weekdays)))))
+    console.print(f"[green]{store_id}[/green]: {opens}-{closes} on weekdays {weekdays}, {timezone}")
