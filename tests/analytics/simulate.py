@@ -41,3 +41,26 @@ def gamma_gamma(rng: np.random.Generator, x: Array, p: float, q: float, v: float
     """Mean of x spends z ~ Gamma(p, rate ν), ν ~ Gamma(q, rate v): a Gamma(p x, rate ν x) draw."""
     nu = rng.gamma(q, 1.0 / v, x.size)
     return np.asarray(rng.gamma(p * x, 1.0 / (nu * x)), dtype=np.float64)
+
+
+def bgnbd_transactions(rng: np.random.Generator, n: int, r: float, alpha: float, a: float, b: float,
+                       days: int, amount: tuple[float, float, float] | None = None) -> dict[str, Array]:
+    """Purchase days from a BG/NBD process (rates per week, time in days): first purchases spread over the
+    first 12 weeks, then Poisson arrivals, leaving after each repeat purchase with probability p.
+    Vectorised over customers; the loop runs once per purchase step. `amount` = Gamma-Gamma (p, q, v)."""
+    lam = rng.gamma(r, 1.0 / alpha, n) / 7.0
+    p = rng.beta(a, b, n)
+    nu = rng.gamma(amount[1], 1.0 / amount[2], n) if amount else np.ones(n)
+    now = rng.uniform(0, 84, n)
+    customers, times = [np.arange(n)], [now.copy()]
+    alive = np.ones(n, dtype=bool)
+    while alive.any():
+        now = now + rng.exponential(1.0 / lam)
+        alive &= now < days
+        customers.append(np.flatnonzero(alive))
+        times.append(now[alive])
+        alive &= rng.uniform(size=n) >= p
+    who = np.concatenate(customers)
+    when = np.floor(np.concatenate(times))
+    spend = (rng.gamma(amount[0], 1.0 / nu[who]) if amount else np.full(who.size, 100.0))
+    return {"customer": who.astype(np.float64), "day": when, "amount": np.maximum(np.round(spend * 1000), 1.0)}

@@ -66,9 +66,12 @@ def churn_report(data: Dataset, clv: ClvOptions, options: WinBackOptions,
         "favourite_categories", *[c for c in ("contactable", "consent_email", "consent_sms", "consent_zalo",
                                                "consent_phone") if c in winback.columns])
     risk = table.select("customer", "churn_risk", "p_alive", "x", "revenue", "last", "expected_purchases", "clv")
-    bands = (risk.with_columns(band=pl.col("churn_risk").cut([0.25, 0.5, 0.75],
-                                                             labels=["low", "medium", "high", "very high"]))
-             .group_by("band").agg(customers=pl.len(), revenue=pl.col("revenue").sum()).sort("band"))
+    band = (pl.when(pl.col("churn_risk") < 0.25).then(pl.lit("1 low (<25%)"))
+            .when(pl.col("churn_risk") < 0.5).then(pl.lit("2 medium (25-50%)"))
+            .when(pl.col("churn_risk") < 0.75).then(pl.lit("3 high (50-75%)"))
+            .otherwise(pl.lit("4 very high (75%+)")))
+    bands = (risk.with_columns(band=band).group_by("band")
+             .agg(customers=pl.len(), revenue=pl.col("revenue").sum()).sort("band"))
     return Report("churn", "Churn risk and win-back", data.as_of, winback,
                   summary={"customers": risk.height, "at_risk": int((risk["p_alive"] < options.max_p_alive).sum()),
                            "winback_customers": winback.height, "value_threshold": threshold,

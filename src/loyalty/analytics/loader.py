@@ -1,7 +1,8 @@
 """Loads purchases for analysis into one Polars frame, from the database or from a CSV export.
 
 The frame has one row per purchase: `customer`, `day` (the business date), `amount` (net of
-returns, integer currency units), `store` (may be null) and, from the database, `transaction_id`.
+returns, integer currency units), `store` (may be null) and, from the database, `transaction_id`,
+`occurred_at` and `points` (earned net of reversals).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import and_, func, select
+from sqlalchemy import BigInteger, Subquery, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import ValidationFailed
-from loyalty.models import Customer, Transaction
+from loyalty.models import Customer, Transaction, TransactionLine
 
 DATE_COLUMNS = ("date", "occurred_at")
 
@@ -42,6 +43,33 @@ def end_of_day_utc(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
 
 
+def returns_until(end: datetime) -> Subquery:
+    """Per purchase, the amount returned against it before `end`."""
+    return (
+        select(Transaction.original_id.label("original_id"),
+               cast(func.sum(Transaction.amount), BigInteger).label("returned"))
+        .where(Transaction.kind == "return", Transaction.occurred_at < end)
+        .group_by(Transaction.original_id)
+        .subquery()
+    )
+
+
+def load_categories(session: Session, data: Dataset) -> pl.DataFrame:
+    """customer, category, spend: what each member bought by category (line values, before returns)."""
+    end = end_of_day_utc(data.as_of, ZoneInfo(data.timezone))
+    # PostgreSQL sums bigints as numeric; the frame wants integers.
+    value = cast(func.sum(TransactionLine.quantity * TransactionLine.unit_price), BigInteger)
+    rows = session.execute(
+        select(Transaction.customer_id, TransactionLine.category, value)
+        .join(Transaction, Transaction.id == TransactionLine.transaction_id)
+        .where(Transaction.kind == "purchase", Transaction.customer_id.is_not(None), Transaction.occurred_at < end,
+               TransactionLine.category.is_not(None))
+        .group_by(Transaction.customer_id, TransactionLine.category)
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema={"customer": pl.Int64, "category": pl.String,
+                                                         "spend": pl.Int64}, orient="row")
+
+
 def load_database(session: Session, as_of: date | None = None) -> Dataset:
     """Purchases by members up to `as_of`, each net of the returns recorded against it by then."""
     from loyalty.programs.service import program_at
@@ -49,31 +77,27 @@ def load_database(session: Session, as_of: date | None = None) -> Dataset:
     tz = program_at(session).tz
     as_of = as_of or datetime.now(tz).date()
     end = end_of_day_utc(as_of, tz)
-    returned = (
-        select(Transaction.original_id.label("original_id"), func.sum(Transaction.amount).label("returned"))
-        .where(Transaction.kind == "return", Transaction.occurred_at < end)
-        .group_by(Transaction.original_id)
-        .subquery()
-    )
+    returned = returns_until(end)
     rows = session.execute(
         select(Transaction.id, Transaction.customer_id, Transaction.occurred_at,
-               Transaction.amount - func.coalesce(returned.c.returned, 0), Transaction.store_id)
+               cast(Transaction.amount - func.coalesce(returned.c.returned, 0), BigInteger), Transaction.store_id,
+               Transaction.points_earned - Transaction.points_reversed)
         .outerjoin(returned, returned.c.original_id == Transaction.id)
         .where(and_(Transaction.kind == "purchase", Transaction.customer_id.is_not(None),
                     Transaction.occurred_at < end))
     ).all()
-    columns: list[tuple[object, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    columns: list[tuple[object, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
     frame = pl.DataFrame(
         {"transaction_id": columns[0], "customer": columns[1], "occurred_at": columns[2], "amount": columns[3],
-         "store": columns[4]},
+         "store": columns[4], "points": columns[5]},
         schema={"transaction_id": pl.Int64, "customer": pl.Int64, "occurred_at": pl.Datetime("us", "UTC"),
-                "amount": pl.Int64, "store": pl.String},
+                "amount": pl.Int64, "store": pl.String, "points": pl.Int64},
     )
     frame = (
         frame.with_columns(day=pl.col("occurred_at").dt.convert_time_zone(str(tz)).dt.date())
         # A purchase returned in full is no purchase at all.
         .filter(pl.col("amount") > 0)
-        .select("customer", "day", "amount", "store", "transaction_id", "occurred_at")
+        .select("customer", "day", "amount", "store", "transaction_id", "occurred_at", "points")
     )
     customer_rows = session.execute(
         select(Customer.id, Customer.enrolled_at, Customer.enrolled_store_id, Customer.consent_email,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from loyalty.analytics.endpoints import router as analytics
 from loyalty.customers.endpoints import router as customers
 from loyalty.ledger.endpoints import router as ledger
 from loyalty.programs.endpoints import router as programs
@@ -27,4 +28,5 @@ def build_router() -> APIRouter:
 
     for router in (customers, transactions, ledger, stores, programs, service):
         api.include_router(router)
+    api.include_router(analytics)
     return api

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from loyalty.analytics.cli import app as analytics_app
 from loyalty.cli.common import DatabaseOption, console, err_console, friendly_errors, use_database
 from loyalty.config import get_settings
 from loyalty.db import get_engine, session_scope
@@ -28,6 +29,7 @@ stores_app = typer.Typer(help="Stores and channels.", no_args_is_help=True)
 for sub, name in ((program_app, "program"), (keys_app, "keys"), (import_app, "import"), (jobs_app, "jobs"),
                   (ledger_app, "ledger"), (customer_app, "customer"), (stores_app, "stores")):
     app.add_typer(sub, name=name)
+app.add_typer(analytics_app, name="analytics")
 app.add_typer(staff_app, name="staff")
 app.add_typer(service_app, name="service")
 

@@ -1,0 +1,81 @@
+"""The report catalogue: one entry point that the CLI and the API share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from loyalty.analytics.churn import WinBackOptions, churn_report
+from loyalty.analytics.clv import ClvOptions, clv_report
+from loyalty.analytics.cohorts import cohorts_report
+from loyalty.analytics.lifecycle import lifecycle_report
+from loyalty.analytics.loader import Dataset, load_database
+from loyalty.analytics.pareto import pareto_report
+from loyalty.analytics.report import Report
+from loyalty.analytics.rfm import rfm_report
+from loyalty.errors import NotFound, ValidationFailed
+
+REPORTS: dict[str, str] = {
+    "rfm": "Recency, frequency, monetary value: quintile scores and segments",
+    "pareto": "Revenue share of the top 1/5/10/20/50% of customers, and the curve",
+    "clv": "BG/NBD (or Pareto/NBD) and Gamma-Gamma: expected purchases, P(alive), spend, lifetime value",
+    "churn": "Customers by churn risk, and the win-back list of once-valuable customers",
+    "cohorts": "Monthly acquisition cohorts: retention and revenue by month since the first purchase",
+    "lifecycle": "Lifecycle stage per customer, counts, and flows over the last period",
+    "program": "Members, their share of sales, redemption, points liability, breakage, cost, uplift",
+    "profitability": "Revenue and margin per customer, product, category and store, net of points cost",
+}
+DATABASE_ONLY = ("program",)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    clv: ClvOptions = field(default_factory=ClvOptions)
+    winback: WinBackOptions = field(default_factory=WinBackOptions)
+    period_days: int = 30
+    lapsed_after_days: int | None = None
+    lost_after_days: int | None = None
+    loyal_min_purchases: int | None = None
+
+
+def check_name(name: str) -> None:
+    if name not in REPORTS:
+        raise NotFound(f"no report {name!r}; the reports are {', '.join(REPORTS)}")
+
+
+def run(name: str, data: Dataset, options: Options, session: Session | None = None) -> Report:
+    check_name(name)
+    if name == "rfm":
+        return rfm_report(data)
+    if name == "pareto":
+        return pareto_report(data)
+    if name == "cohorts":
+        return cohorts_report(data)
+    if name == "clv":
+        return clv_report(data, options.clv)
+    if name == "lifecycle":
+        if not 1 <= options.period_days <= 3660:
+            raise ValidationFailed("period must be 1 to 3660 days")
+        return lifecycle_report(data, options.period_days, options.lapsed_after_days, options.lost_after_days,
+                                options.loyal_min_purchases)
+    if name == "churn":
+        from loyalty.analytics.loader import load_categories
+
+        lines = load_categories(session, data) if session is not None else None
+        return churn_report(data, options.clv, options.winback, lines)
+    if session is None and name in DATABASE_ONLY:
+        raise ValidationFailed(f"the {name} report needs the loyalty database (points, enrolment); "
+                                   "it cannot run on a transactions file")
+    from loyalty.analytics.program import profitability_report, program_report
+
+    if name == "program":
+        assert session is not None
+        return program_report(session, data)
+    return profitability_report(data, session)
+
+
+def run_on_database(session: Session, name: str, options: Options, as_of: date | None = None) -> Report:
+    check_name(name)
+    return run(name, load_database(session, as_of), options, session)
