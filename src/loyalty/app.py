@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
@@ -9,7 +13,9 @@ from sqlalchemy import Engine
 from loyalty import __version__
 from loyalty.api import problems
 from loyalty.api.router import build_router
+from loyalty.config import get_settings
 from loyalty.db import get_engine
+from loyalty.service.web import router as survey_pages
 
 FRONT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>loyalty</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -20,8 +26,16 @@ a{color:#0a58ca}</style></head><body><h1>loyalty</h1>
 <li><a href="/v1/health">health</a></li></ul></body></html>"""
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # As many request threads as pooled connections (FastAPI's default is 40 threads).
+    to_thread.current_default_thread_limiter().total_tokens = get_settings().db_pool_size
+    yield
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="loyalty",
         version=__version__,
         description="Customers, purchases, points, holds and adjustments. Authenticate with an API key "
@@ -30,6 +44,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine or get_engine()
     problems.install(app)
     app.include_router(build_router())
+    app.include_router(survey_pages)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def front_page() -> str:

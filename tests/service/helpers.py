@@ -18,7 +18,7 @@ PROBLEM = "application/problem+json"
 def make_staff(session: Session, role: str = "agent", stores: tuple[str, ...] = ("HN01",),
                name: str | None = None) -> int:
     member = create_staff(session, StaffIn(name=name or f"{role.title()} {next(_emails)}",
-                                           email=f"staff{next(_emails)}@shop.vn", role=role,  # type: ignore[arg-type]
+                                           email=f"staff{next(_emails)}@shop.vn", role=role,
                                            stores=list(stores)))
     session.commit()
     return member.id

@@ -15,7 +15,7 @@ NY = ZoneInfo("America/New_York")
 
 
 def local(tz: ZoneInfo, *args: int) -> datetime:
-    return datetime(*args, tzinfo=tz)  # type: ignore[misc]
+    return datetime(*args, tzinfo=tz)  # type: ignore[arg-type,misc]
 
 
 class TestWallClock:

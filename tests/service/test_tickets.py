@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import run_in_transaction
@@ -289,6 +289,6 @@ class TestBreaches:
         ticket = _open(client, desk["admin"], desk["customer"]).json()["id"]
         past = datetime.now(UTC) - timedelta(hours=1)
         run_in_transaction(engine, lambda s: s.execute(
-            Ticket.__table__.update().where(Ticket.id == ticket).values(first_response_due_at=past)))
+            update(Ticket).where(Ticket.id == ticket).values(first_response_due_at=past)))
         body = _respond(client, desk["lan_key"], ticket).json()
         assert body["breached_at"] is not None

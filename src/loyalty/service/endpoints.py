@@ -4,26 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.api.deps import AdminKey, Outcome, ReadSession, WriteDep, require_roles
 from loyalty.api.limits import MAX_ID, IdPath
 from loyalty.auth.service import Principal
-from loyalty.service import departures, interactions, staff, tickets
+from loyalty.db import session_factory
+from loyalty.models.service import Survey, SurveyInvitation
+from loyalty.service import departures, interactions, staff, surveys, tickets
 from loyalty.service.schemas import (
+    AnswerIn,
+    AnswerOut,
     AssignIn,
     DepartureIn,
     DepartureOut,
     GoodwillIn,
     InteractionIn,
     InteractionOut,
+    InvitationOut,
+    InviteIn,
     ResponseIn,
     StaffIn,
     StaffOut,
     Status,
     StatusIn,
+    SurveyIn,
+    SurveyOut,
     TicketIn,
     TicketOut,
     TicketPage,
@@ -143,3 +152,61 @@ def record_departure(customer_id: IdPath, data: DepartureIn, principal: DeskKey,
     def work(session: Session) -> Outcome:
         return Outcome(201, departures.record(session, customer_id, data, principal.actor, utcnow()))
     return write.run(data, work)
+
+
+# --- surveys --------------------------------------------------------------------------------------
+
+@router.post("/surveys", status_code=201, response_model=SurveyOut, tags=["surveys"])
+def create_survey(data: SurveyIn, _: AdminKey, write: WriteDep) -> JSONResponse:
+    def work(session: Session) -> Outcome:
+        return Outcome(201, surveys.survey_out(surveys.create_survey(session, data, utcnow())))
+    return write.run(data, work)
+
+
+@router.get("/surveys", response_model=list[SurveyOut], tags=["surveys"])
+def list_surveys(session: ReadSession, _: ViewerKey) -> list[SurveyOut]:
+    return [surveys.survey_out(s) for s in session.scalars(select(Survey).order_by(Survey.id))]
+
+
+@router.post("/surveys/{survey_id}/invitations", status_code=201, response_model=InvitationOut, tags=["surveys"],
+             summary="Invite a customer by hand; the answer link is signed and expires")
+def invite(survey_id: IdPath, data: InviteIn, principal: DeskKey, write: WriteDep) -> JSONResponse:
+    def work(session: Session) -> Outcome:
+        invitation = surveys.invite(session, survey_id, data, principal.actor, utcnow())
+        return Outcome(201, surveys.invitation_out(session, invitation))
+    return write.run(data, work)
+
+
+@router.get("/surveys/{survey_id}/invitations", response_model=list[InvitationOut], tags=["surveys"],
+            summary="Invitations with their links, for the e-mail/SMS sender, oldest first")
+def list_invitations(
+    survey_id: IdPath, _: AdminKey, request: Request,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID, description="last invitation id already sent")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[InvitationOut]:
+    # Signing may create the per-database secret on first use, so this read runs as a writer.
+    with session_factory(request.app.state.engine)() as session:
+        surveys.require_survey(session, survey_id)
+        found = session.scalars(select(SurveyInvitation).where(SurveyInvitation.survey_id == survey_id,
+                                                               SurveyInvitation.id > after_id)
+                                .order_by(SurveyInvitation.id).limit(limit)).all()
+        out = [surveys.invitation_out(session, i) for i in found]
+        session.commit()
+    return out
+
+
+@router.post("/survey-answers", status_code=201, response_model=AnswerOut, tags=["surveys"],
+             responses={404: {"description": "forged or damaged link"}, 409: {"description": "already answered"},
+                        410: {"description": "expired link"}},
+             summary="Answer a survey with the token from its link (no API key: the token is the permission)")
+def post_answer(data: AnswerIn, request: Request) -> AnswerOut:
+    session = session_factory(request.app.state.engine)()
+    try:
+        result = surveys.answer(session, data, utcnow())
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from loyalty.service import tickets
+from loyalty.service import surveys, tickets
 
 
 def jobs(now: datetime) -> list[tuple[str, str, Callable[[Session], int]]]:
     return [
+        ("invite buyers to surveys", "invitations", lambda s: surveys.trigger_after_purchase(s, now)),
         ("mark SLA breaches", "tickets", lambda s: tickets.mark_breaches(s, now)),
     ]

@@ -196,3 +196,67 @@ class DepartureOut(BaseModel):
     reason: str
     note: str
     created_at: datetime
+
+
+# --- surveys --------------------------------------------------------------------------------------
+
+class CustomField(Strict):
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1, max_length=200)
+    type: Literal["text", "choice", "rating"] = "text"
+    choices: list[str] = Field(default_factory=list, max_length=20)
+    required: bool = False
+
+
+class SurveyIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["nps", "csat", "custom"]
+    question: str = Field(default="", max_length=500, description="default: the standard NPS or CSAT question")
+    fields: list[CustomField] = Field(default_factory=list, max_length=20, description="custom surveys only")
+    channel: Literal["email", "sms", "zalo"] = "email"
+    after_purchase: bool = False
+    delay_hours: int = Field(default=24, ge=0, le=24 * 60)
+    sample_percent: int = Field(default=100, ge=0, le=100)
+    cooldown_days: int = Field(default=30, ge=0, le=3650, description="at most one invitation per customer per N days")
+    link_days: int = Field(default=14, ge=1, le=365)
+
+
+class SurveyOut(SurveyIn):
+    id: int
+    active: bool
+    created_at: datetime
+
+
+class InviteIn(Strict):
+    customer_id: int = Field(ge=1, le=MAX_ID)
+    store_id: str | None = Field(default=None, max_length=32)
+    channel: Literal["email", "sms", "zalo", "phone", "store"] | None = Field(
+        default=None, description="default: the survey's; phone and store (asked in person) need no consent")
+
+
+class InvitationOut(BaseModel):
+    id: int
+    survey_id: int
+    customer_id: int
+    transaction_id: int | None
+    store_id: str | None
+    channel: str
+    created_at: datetime
+    expires_at: datetime
+    link: str
+
+
+class AnswerIn(Strict):
+    token: str = Field(min_length=10, max_length=500)
+    score: int | None = Field(default=None, description="NPS 0-10, CSAT 1-5; checked against the survey")
+    comment: str = Field(default="", max_length=2000)
+    answers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    language: Literal["vi", "en"] = "vi"
+
+
+class AnswerOut(BaseModel):
+    id: int
+    survey_id: int
+    kind: str
+    score: int | None
+    ticket_id: int | None = Field(description="the complaint a detractor answer opened")
