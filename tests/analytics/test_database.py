@@ -138,3 +138,9 @@ class TestApi:
         response = client.get("/v1/analytics/clv?as_of=2025-03-01", headers=auth(staff_key))
         assert response.status_code == 422
         assert "at least two customers" in response.json()["detail"]
+
+    def test_dates_at_the_ends_of_the_calendar_are_a_422(self, client: TestClient, session: Session,
+                                                          staff_key: str) -> None:
+        for query in ("as_of=9999-12-31", "as_of=0001-01-01", "calibration_end=9999-12-31"):
+            response = client.get(f"/v1/analytics/clv?{query}", headers=auth(staff_key))
+            assert response.status_code == 422, (query, response.text)

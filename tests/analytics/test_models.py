@@ -172,3 +172,49 @@ class TestFailures:
             return
         assert all(math.isfinite(v) for v in fit.params.values())
         assert fit.warnings
+
+
+class TestOptimum:
+    """The fits use analytic gradients; at their optimum the numerical gradient of the independent
+    per-customer log-likelihood must vanish."""
+
+    @staticmethod
+    def numerical_gradient(total: object, theta: np.ndarray) -> np.ndarray:
+        step = 1e-5
+        return np.array([(total(theta + step * e) - total(theta - step * e)) / (2 * step)  # type: ignore[operator]
+                         for e in np.eye(theta.size)])
+
+    def test_bgnbd_gradient_vanishes_at_the_fit(self) -> None:
+        rng = np.random.default_rng(11)
+        T = np.round(sim.ages(rng, 3000)) * 1.0
+        x, t_x, T = sim.bgnbd(rng, T.size, *CDNOW_BGNBD.values(), T)
+        fit = models.fit_bgnbd(x, t_x, T)
+
+        def total(theta: np.ndarray) -> float:
+            return float(models.bgnbd_log_likelihood(*np.exp(theta), x, t_x, T).sum()) / x.size
+
+        grad = self.numerical_gradient(total, np.log(list(fit.params.values())))
+        assert np.max(np.abs(grad)) < 1e-5, grad
+
+    def test_gamma_gamma_gradient_vanishes_at_the_fit(self) -> None:
+        rng = np.random.default_rng(12)
+        x = rng.integers(1, 10, 3000).astype(np.float64)
+        m = sim.gamma_gamma(rng, x, *CDNOW_GG.values())
+        fit = models.fit_gamma_gamma(x, m)
+
+        def total(theta: np.ndarray) -> float:
+            return float(models.gamma_gamma_log_likelihood(*np.exp(theta), x, m).sum()) / x.size
+
+        grad = self.numerical_gradient(total, np.log(list(fit.params.values())))
+        assert np.max(np.abs(grad)) < 1e-5, grad
+
+
+class TestCompress:
+    def test_unique_rows_with_counts(self) -> None:
+        (x, t), counts = models.compress(np.array([2.0, 1.0, 2.0, 1.0, 2.0]), np.array([5.0, 3.0, 5.0, 4.0, 6.0]))
+        assert x.tolist() == [1.0, 1.0, 2.0, 2.0] and t.tolist() == [3.0, 4.0, 5.0, 6.0]
+        assert counts.tolist() == [1.0, 1.0, 2.0, 1.0]
+
+    def test_empty(self) -> None:
+        (x,), counts = models.compress(np.array([], dtype=np.float64))
+        assert x.size == 0 and counts.size == 0

@@ -47,9 +47,12 @@ class Thresholds:
 
 
 def stages(transactions: pl.DataFrame, enrolled: pl.DataFrame | None, as_of: date, limits: Thresholds,
-           referrals: Callable[[pl.Series], pl.Series] = no_referrals) -> pl.DataFrame:
-    """customer, stage at `as_of`: enrolled customers without purchases are prospects."""
-    summary = customer_summary(transactions.filter(pl.col("day") <= as_of), as_of)
+           referrals: Callable[[pl.Series], pl.Series] = no_referrals,
+           summary: pl.DataFrame | None = None) -> pl.DataFrame:
+    """customer, stage at `as_of`: enrolled customers without purchases are prospects. `summary` is
+    customer_summary(transactions up to as_of, as_of) when the caller already has it."""
+    if summary is None:
+        summary = customer_summary(transactions.filter(pl.col("day") <= as_of), as_of)
     bought = summary.select("customer", "days", "recency_days")
     if enrolled is not None:
         known = enrolled.filter(pl.col("enrolled_on") <= as_of).select("customer")
@@ -68,9 +71,9 @@ def stages(transactions: pl.DataFrame, enrolled: pl.DataFrame | None, as_of: dat
 
 def lifecycle_report(data: Dataset, period_days: int = 30, lapsed_after_days: int | None = None,
                      lost_after_days: int | None = None, loyal_min_purchases: int | None = None) -> Report:
-    limits = Thresholds.derive(customer_summary(data.transactions, data.as_of), lapsed_after_days,
-                               lost_after_days, loyal_min_purchases)
-    now = stages(data.transactions, data.customers, data.as_of, limits)
+    summary = customer_summary(data.transactions, data.as_of)
+    limits = Thresholds.derive(summary, lapsed_after_days, lost_after_days, loyal_min_purchases)
+    now = stages(data.transactions, data.customers, data.as_of, limits, summary=summary)
     start = data.as_of - timedelta(days=period_days)
     before = stages(data.transactions, data.customers, start, limits)
     flows = (

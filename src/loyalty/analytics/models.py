@@ -42,18 +42,29 @@ class Fit:
 
 
 def compress(*columns: Array) -> tuple[list[Array], Array]:
-    """Unique rows of the given columns and how often each occurs."""
-    stacked = np.column_stack(columns)
-    unique, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [unique[:, i].copy() for i in range(unique.shape[1])], counts.astype(np.float64)
+    """Unique rows of the given columns (sorted) and how often each occurs."""
+    order = np.lexsort(columns[::-1])
+    ordered = [np.asarray(c, dtype=np.float64)[order] for c in columns]
+    same = np.ones(max(order.size - 1, 0), dtype=bool)
+    for column in ordered:  # one pass per column, not per row
+        same &= column[1:] == column[:-1]
+    first = np.flatnonzero(np.concatenate([[order.size > 0], ~same]))
+    counts = np.diff(np.append(first, order.size))
+    return [c[first] for c in ordered], counts.astype(np.float64)
 
 
 def _minimise(objective: Callable[[Array], float], start: Array, names: tuple[str, ...],
-              customers: int, model: str) -> tuple[Array, float, bool, int, list[str]]:
-    """L-BFGS-B on log-parameters (bounded so exp() stays finite); a Nelder-Mead retry if it stalls."""
+              customers: int, model: str,
+              gradient: Callable[[Array], tuple[float, Array]] | None = None,
+              ) -> tuple[Array, float, bool, int, list[str]]:
+    """L-BFGS-B on log-parameters (bounded so exp() stays finite), with the analytic gradient where there is
+    one; a Nelder-Mead retry if it stalls."""
     bounds = [(-12.0, 12.0)] * len(start)
-    result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds,
-                               options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7})
+    options = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7}
+    if gradient is not None:
+        result = optimize.minimize(gradient, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    else:
+        result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds, options=options)
     if not result.success or not np.isfinite(result.fun):
         retry = optimize.minimize(objective, result.x if np.all(np.isfinite(result.x)) else start,
                                   method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-9})
@@ -102,21 +113,49 @@ def fit_bgnbd(x: Array, t_x: Array, T: Array, weights: Array | None = None) -> F
     scale = 10.0 / float(np.max(T))
     ts, Ts = t_x * scale, T * scale
     total = float(weights.sum())
-    # The pieces that do not depend on the parameters are paid for once.
+    w = weights / total
+    # Special functions depend on x alone, and x takes few distinct values: evaluate them once per value.
+    xs, at = np.unique(x, return_inverse=True)
     repeat = x > 0
-    xr = x[repeat]
+
+    def terms(theta: Array) -> tuple[Array, Array, Array, Array, Array]:
+        r, alpha, a, b = np.exp(theta)
+        log_alive = (special.betaln(a, b + xs)[at] - (r + x) * np.log(alpha + Ts))
+        log_gone = np.full_like(log_alive, -np.inf)
+        xr = xs[xs > 0]
+        gone = np.zeros_like(xs)
+        gone[xs > 0] = special.betaln(a + 1, b + xr - 1)
+        log_gone[repeat] = gone[at][repeat] - (r + x[repeat]) * np.log(alpha + ts[repeat])
+        mix = np.logaddexp(log_alive, log_gone)
+        base = (special.gammaln(r + xs)[at] - special.gammaln(r) + r * np.log(alpha) - special.betaln(a, b))
+        return base + mix, log_alive, log_gone, mix, np.array([r, alpha, a, b])
 
     def objective(theta: Array) -> float:
-        r, alpha, a, b = np.exp(theta)
-        base = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) - special.betaln(a, b)
-        alive = special.betaln(a, b + x) - (r + x) * np.log(alpha + Ts)
-        dropped = np.full_like(alive, -np.inf)
-        dropped[repeat] = special.betaln(a + 1, b + xr - 1) - (r + xr) * np.log(alpha + ts[repeat])
-        value = -float(np.dot(weights, base + np.logaddexp(alive, dropped))) / total
+        with np.errstate(all="ignore"):
+            value = -float((w * terms(theta)[0]).sum())
         return value if math.isfinite(value) else 1e300
 
+    def with_gradient(theta: Array) -> tuple[float, Array]:
+        with np.errstate(all="ignore"):
+            ll, _, log_gone, mix, (r, alpha, a, b) = terms(theta)
+            value = -float((w * ll).sum())
+            if not math.isfinite(value):
+                return 1e300, np.zeros(4)
+            share = np.exp(log_gone - mix)  # the weight of the "left after the last purchase" term
+            psi = special.digamma
+            d_r = (psi(r + xs)[at] - psi(r) + np.log(alpha)
+                   - (1 - share) * np.log(alpha + Ts) - share * np.log(alpha + ts))
+            d_alpha = r / alpha - (r + x) * ((1 - share) / (alpha + Ts) + share / (alpha + ts))
+            ab_x = psi(a + b + xs)[at]
+            d_a = (-(psi(a) - psi(a + b)) + (1 - share) * (psi(a) - ab_x) + share * (psi(a + 1) - ab_x))
+            gone_b = np.where(repeat, psi(np.maximum(b + xs - 1, 1e-300))[at], 0.0)
+            d_b = (-(psi(b) - psi(a + b)) + (1 - share) * (psi(b + xs)[at] - ab_x) + share * (gone_b - ab_x))
+            # Plain multiply-and-sum, not np.dot: BLAS threads fight Polars' for two cores.
+            grad = -np.array([(w * d).sum() for d in (d_r, d_alpha, d_a, d_b)]) * np.array([r, alpha, a, b])
+        return value, grad
+
     theta, _, converged, iterations, warnings = _minimise(
-        objective, np.zeros(4), ("r", "alpha", "a", "b"), int(total), "BG/NBD")
+        objective, np.zeros(4), ("r", "alpha", "a", "b"), int(total), "BG/NBD", with_gradient)
     r, alpha, a, b = np.exp(theta)
     params = {"r": float(r), "alpha": float(alpha / scale), "a": float(a), "b": float(b)}
     # Reported on the data's own time scale (the scaled fit differs by a constant Jacobian term).
@@ -235,14 +274,38 @@ def fit_gamma_gamma(x: Array, m: Array, weights: Array | None = None) -> Fit:
     scale = 1.0 / float(np.mean(m))
     ms = m * scale
     total = float(weights.sum())
+    w = weights / total
+    xs, at = np.unique(x, return_inverse=True)
+    log_m, log_x = np.log(ms), np.log(x)
+
+    def terms(theta: Array) -> tuple[Array, Array, Array]:
+        p, q, v = np.exp(theta)
+        pxs = p * xs
+        log_vxm = np.log(v + x * ms)
+        ll = ((special.gammaln(pxs + q) - special.gammaln(pxs))[at] - special.gammaln(q) + q * np.log(v)
+              + (p * x - 1) * log_m + p * x * log_x - (p * x + q) * log_vxm)
+        return ll, log_vxm, np.array([p, q, v])
 
     def objective(theta: Array) -> float:
-        p, q, v = np.exp(theta)
-        value = -float(np.dot(weights, gamma_gamma_log_likelihood(p, q, v, x, ms))) / total
+        with np.errstate(all="ignore"):
+            value = -float((w * terms(theta)[0]).sum())
         return value if math.isfinite(value) else 1e300
 
+    def with_gradient(theta: Array) -> tuple[float, Array]:
+        with np.errstate(all="ignore"):
+            ll, log_vxm, (p, q, v) = terms(theta)
+            value = -float((w * ll).sum())
+            if not math.isfinite(value):
+                return 1e300, np.zeros(3)
+            psi_pxq = special.digamma(p * xs + q)
+            d_p = x * ((psi_pxq - special.digamma(p * xs))[at] + log_m + log_x - log_vxm)
+            d_q = psi_pxq[at] - special.digamma(q) + np.log(v) - log_vxm
+            d_v = q / v - (p * x + q) / (v + x * ms)
+            grad = -np.array([(w * d).sum() for d in (d_p, d_q, d_v)]) * np.array([p, q, v])
+        return value, grad
+
     theta, _, converged, iterations, warnings = _minimise(
-        objective, np.array([0.0, 1.0, 0.0]), ("p", "q", "v"), int(total), "Gamma-Gamma")
+        objective, np.array([0.0, 1.0, 0.0]), ("p", "q", "v"), int(total), "Gamma-Gamma", with_gradient)
     p, q, v = np.exp(theta)
     if q <= 1:
         warnings.append("Gamma-Gamma: q <= 1, so the population mean spend is undefined; expected spend relies on "

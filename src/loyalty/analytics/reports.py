@@ -47,6 +47,7 @@ def check_name(name: str) -> None:
 
 def run(name: str, data: Dataset, options: Options, session: Session | None = None) -> Report:
     check_name(name)
+    check_dates(data.as_of, options.clv.calibration_end)
     if name == "rfm":
         return rfm_report(data)
     if name == "pareto":
@@ -76,6 +77,13 @@ def run(name: str, data: Dataset, options: Options, session: Session | None = No
     return profitability_report(data, session)
 
 
+def check_dates(*days: date | None) -> None:
+    for day in days:
+        if day is not None and not date(1900, 1, 1) <= day <= date(2999, 12, 31):
+            raise ValidationFailed(f"date {day.isoformat()} is out of range (1900-01-01 to 2999-12-31)")
+
+
 def run_on_database(session: Session, name: str, options: Options, as_of: date | None = None) -> Report:
     check_name(name)
+    check_dates(as_of, options.clv.calibration_end)
     return run(name, load_database(session, as_of), options, session)
