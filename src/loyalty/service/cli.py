@@ -110,3 +110,37 @@ def service_hours(
         session.merge(StoreHours(store_id=store_id, timezone=timezone, opens_minute=start, closes_minute=end,
                                  weekdays="".join(sorted(set(weekdays)))))
     console.print(f"[green]{store_id}[/green]: {opens}-{closes} on weekdays {weekdays}, {timezone}")
+
+
+@service_app.command("review")
+def service_review(
+    week: Annotated[str | None, typer.Option(help="any day of the week to review, YYYY-MM-DD (default: this week)")]
+    = None,
+    weeks: Annotated[int, typer.Option(min=2, max=52, help="previous weeks to compare with")] = 8,
+    database_url: DbOpt = None,
+) -> None:
+    """The weekly review: complaints by category and store against previous weeks, frequent words."""
+    from datetime import date
+
+    from loyalty.config import get_settings
+    from loyalty.service.endpoints import review
+    from loyalty.timeutil import business_date, utcnow
+
+    use_database(database_url)
+    try:
+        day = date.fromisoformat(week) if week else business_date(utcnow(), get_settings().tz)
+    except ValueError:
+        console.print(f"[red]error:[/red] --week must be a date like 2026-11-23, not {week!r}")
+        raise typer.Exit(2) from None
+    with session_scope() as session:
+        result = review(session, day, weeks)
+    console.print(f"[bold]Week from {result.week_start:%Y-%m-%d %H:%M} UTC[/bold]; {result.comments} comments")
+    table = Table("by", "value", "this week", f"previous {weeks} weeks", "threshold", "rising")
+    for t in result.trends:
+        table.add_row(t.dimension, t.value or "-", str(t.this_week), " ".join(map(str, t.previous)),
+                      f"{t.threshold:.1f}", "[red]RISING[/red]" if t.rising else "")
+    console.print(table)
+    terms = Table("word or phrase", "comments", "for example")
+    for term in [*result.phrases[:8], *result.words[:12]]:
+        terms.add_row(term.term, str(term.count), (term.examples or [""])[0])
+    console.print(terms)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -12,13 +14,16 @@ from sqlalchemy.orm import Session
 from loyalty.api.deps import AdminKey, Outcome, ReadSession, WriteDep, require_roles
 from loyalty.api.limits import MAX_ID, IdPath
 from loyalty.auth.service import Principal
+from loyalty.config import get_settings
 from loyalty.db import session_factory
+from loyalty.errors import ValidationFailed
 from loyalty.models.service import Survey, SurveyInvitation
-from loyalty.service import departures, interactions, staff, surveys, tickets
+from loyalty.service import departures, interactions, reports, staff, surveys, tickets
 from loyalty.service.schemas import (
     AnswerIn,
     AnswerOut,
     AssignIn,
+    DepartureCount,
     DepartureIn,
     DepartureOut,
     GoodwillIn,
@@ -27,18 +32,24 @@ from loyalty.service.schemas import (
     InvitationOut,
     InviteIn,
     ResponseIn,
+    ScoreReport,
+    ScoreRowOut,
     StaffIn,
     StaffOut,
     Status,
     StatusIn,
     SurveyIn,
     SurveyOut,
+    TermOut,
     TicketIn,
     TicketOut,
     TicketPage,
     TimelinePage,
+    TimeRowOut,
+    TrendOut,
+    WeeklyReview,
 )
-from loyalty.timeutil import utcnow
+from loyalty.timeutil import business_date, start_of_business_day, utcnow
 
 router = APIRouter(tags=["service"])
 
@@ -210,3 +221,87 @@ def post_answer(data: AnswerIn, request: Request) -> AnswerOut:
         raise
     finally:
         session.close()
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+ReportKey = Annotated[Principal, Depends(require_roles("admin", "readonly", "manager"))]
+By = Literal["store", "channel", "month"]
+NPS_METHOD = ("NPS = % promoters (9-10) - % detractors (0-6). 95 % interval: Wald, variance ((p + d) - (p - d)^2) / n, "
+              "on counts with one pseudo-answer of each kind added (Agresti-Caffo); ranked by its lower bound.")
+CSAT_METHOD = "CSAT = % of answers 4 or 5. 95 % interval: Wilson score; ranked by its lower bound."
+
+
+def _range(since: date | None, until: date | None) -> tuple[datetime, datetime]:
+    tz = get_settings().tz
+    today = business_date(utcnow(), tz)
+    start = since or today - timedelta(days=365)
+    end = until or today
+    if end < start:
+        raise ValidationFailed("until must not be before since")
+    return start_of_business_day(start, tz), start_of_business_day(end + timedelta(days=1), tz)
+
+
+def _score(session: Session, kind: str, by: list[By], since: date | None, until: date | None) -> ScoreReport:
+    start, end = _range(since, until)
+    rows = reports.score_report(session, kind, by=list(dict.fromkeys(by)), since=start, until=end,
+                                tz=get_settings().tz, now=utcnow())
+    return ScoreReport(kind=kind, method=NPS_METHOD if kind == "nps" else CSAT_METHOD,
+                       rows=[ScoreRowOut.model_validate(asdict(r)) for r in rows])
+
+
+SinceQ = Annotated[date | None, Query(description="first business day (default: a year ago)")]
+UntilQ = Annotated[date | None, Query(description="last business day (default: today)")]
+ByQ = Annotated[list[By], Query(description="group by any of store, channel, month")]
+
+
+@router.get("/reports/nps", response_model=ScoreReport, tags=["reports"])
+def nps_report(session: ReadSession, _: ReportKey, by: ByQ = ["store"], since: SinceQ = None,  # noqa: B006
+               until: UntilQ = None) -> ScoreReport:
+    return _score(session, "nps", by, since, until)
+
+
+@router.get("/reports/csat", response_model=ScoreReport, tags=["reports"])
+def csat_report(session: ReadSession, _: ReportKey, by: ByQ = ["store"], since: SinceQ = None,  # noqa: B006
+                until: UntilQ = None) -> ScoreReport:
+    return _score(session, "csat", by, since, until)
+
+
+@router.get("/reports/service-times", response_model=list[TimeRowOut], tags=["reports"],
+            summary="First-response and resolution times per store or per owner (managers: their stores)")
+def service_times(session: ReadSession, principal: ReportKey, by: Literal["store", "owner"] = "store",
+                  since: SinceQ = None, until: UntilQ = None) -> list[TimeRowOut]:
+    start, end = _range(since, until)
+    rows = reports.service_times(session, by=by, since=start, until=end,
+                                 stores=staff.scope_of(session, principal).stores)
+    return [TimeRowOut.model_validate(asdict(r)) for r in rows]
+
+
+@router.get("/reports/weekly-review", response_model=WeeklyReview, tags=["reports"],
+            summary="Complaints by category and store against previous weeks, and the week's frequent words")
+def weekly_review(
+    session: ReadSession, _: ReportKey,
+    week_of: Annotated[date | None, Query(description="any day of the week to review (default: this week)")] = None,
+    weeks: Annotated[int, Query(ge=2, le=52, description="previous weeks to compare with")] = 8,
+) -> WeeklyReview:
+    return review(session, week_of or business_date(utcnow(), get_settings().tz), weeks)
+
+
+def review(session: Session, week_of: date, weeks: int) -> WeeklyReview:
+    tz = get_settings().tz
+    trends = reports.complaint_trends(session, week_of=week_of, weeks=weeks, tz=tz)
+    comments, words, phrases = reports.frequent_terms(session, week_of=week_of, tz=tz)
+    return WeeklyReview(
+        week_start=reports.week_start(week_of, tz), rule=reports.rising.__doc__ or "",
+        trends=[TrendOut.model_validate(asdict(t)) for t in trends], comments=comments,
+        words=[TermOut.model_validate(asdict(w)) for w in words],
+        phrases=[TermOut.model_validate(asdict(p)) for p in phrases])
+
+
+@router.get("/reports/departures", response_model=list[DepartureCount], tags=["reports"],
+            summary="Why members cancelled or came back")
+def departure_report(session: ReadSession, _: ReportKey, since: SinceQ = None,
+                     until: UntilQ = None) -> list[DepartureCount]:
+    start, end = _range(since, until)
+    return [DepartureCount(kind=k, reason=r, count=n)
+            for k, r, n in reports.departure_reasons(session, since=start, until=end)]

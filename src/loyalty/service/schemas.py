@@ -260,3 +260,69 @@ class AnswerOut(BaseModel):
     kind: str
     score: int | None
     ticket_id: int | None = Field(description="the complaint a detractor answer opened")
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+class ScoreRowOut(BaseModel):
+    store_id: str | None
+    channel: str | None
+    month: str | None
+    answers: int
+    score: float = Field(description="NPS in points (-100..100), or CSAT as the % of 4 and 5 answers")
+    ci_low: float = Field(description="95 % interval; rows are ranked by this lower bound")
+    ci_high: float
+    promoters: int
+    passives: int
+    detractors: int
+    satisfied: int
+    mean: float | None
+
+
+class ScoreReport(BaseModel):
+    kind: str
+    method: str
+    rows: list[ScoreRowOut]
+
+
+class TimeRowOut(BaseModel):
+    key: str | None = Field(description="store id or owner (staff) id")
+    name: str | None
+    tickets: int
+    responded: int
+    within_sla: int
+    breached: int
+    resolved: int
+    avg_first_response_hours: float | None
+    avg_resolution_hours: float | None
+
+
+class TrendOut(BaseModel):
+    dimension: str
+    value: str | None
+    this_week: int
+    previous: list[int] = Field(description="complaints in each previous week, oldest first")
+    mean: float
+    threshold: float
+    rising: bool
+
+
+class TermOut(BaseModel):
+    term: str
+    count: int = Field(description="comments that use it")
+    examples: list[str]
+
+
+class WeeklyReview(BaseModel):
+    week_start: datetime
+    rule: str
+    trends: list[TrendOut]
+    comments: int
+    words: list[TermOut]
+    phrases: list[TermOut]
+
+
+class DepartureCount(BaseModel):
+    kind: str
+    reason: str
+    count: int
