@@ -69,12 +69,12 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
 
 def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UTCDateTime):
-        return _sqlite_datetime
+        return sqlite_datetime
     return None
 
 
 @lru_cache(maxsize=65536)
-def _sqlite_datetime(value: datetime | None) -> str | None:
+def sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:

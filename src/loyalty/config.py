@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_sql: bool = False
+    # Database connections per server process, and as many request threads: a request never
+    # waits for a connection while holding a thread, and no connection is opened per request.
+    db_pool_size: int = Field(default=16, ge=1, le=200)
     # Signs survey links. Unset: a random secret generated once and kept in the database, so
     # every worker and machine sharing the database agrees and links survive restarts.
     secret_key: SecretStr | None = None

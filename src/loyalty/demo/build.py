@@ -122,7 +122,7 @@ def build_demo(engine: Engine, *, seed: int, customers: int, purchases: int, con
         _, admin_key = create_key(session, role="admin", store_id=None, name="demo-admin")
         _, store_key = create_key(session, role="store", store_id=store_id, name=f"demo-{store_id}")
     with session_scope(engine) as session:
-        counts = dict(session.execute(select(Transaction.kind, func.count()).group_by(Transaction.kind)).tuples().all())
+        counts = dict(session.execute(select(Transaction.kind, func.count()).group_by(Transaction.kind)).all())
         outstanding = session.scalar(select(func.coalesce(func.sum(LedgerPosting.amount), 0))
                                      .where(LedgerPosting.account.in_(("available", "pending", "held"))))
         expired = session.scalar(select(func.coalesce(func.sum(LedgerPosting.amount), 0))

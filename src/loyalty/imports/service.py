@@ -203,7 +203,7 @@ def _already_recorded(session: Session, keys: list[tuple[str, str]], chunk: int 
             found.update(session.execute(
                 select(Transaction.store_id, Transaction.pos_transaction_id)
                 .where(Transaction.store_id == store_id,
-                       Transaction.pos_transaction_id.in_(pos_ids[start:start + chunk]))).tuples().all())
+                       Transaction.pos_transaction_id.in_(pos_ids[start:start + chunk]))).all())
     return found
 
 
@@ -228,7 +228,7 @@ def import_transactions(
 ) -> BatchReport:
     report = BatchReport(rows=len(rows))
     now = utcnow()
-    kinds = dict(session.execute(select(Store.id, Store.kind)).tuples().all())
+    kinds = dict(session.execute(select(Store.id, Store.kind)).all())
     programs = ProgramCache.versions(session) or [default_program()]
     parsed: list[TransactionRow] = []
     for row in rows:

@@ -18,6 +18,7 @@ from loyalty.models import Hold, Transaction, TransactionLine
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.stores.service import store_kind
 from loyalty.timeutil import as_utc, utcnow
+from loyalty.transactions import hotpath
 from loyalty.transactions.schemas import BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
 
 
@@ -74,7 +75,8 @@ class Recorded:
     replayed: bool
 
 
-def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Recorded:
+def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path: bool = True) -> Recorded:
+    """Records a sale and its points; `hot_path=False` forces the general path (tests compare the two)."""
     now = utcnow()
     check_moment(data.occurred_at, now)
     occurred_at = as_utc(data.occurred_at)
@@ -82,9 +84,14 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
     program = program_at(session, occurred_at)
     if data.currency != program.definition.currency:
         raise ValidationFailed(f"this program runs in {program.definition.currency}, not {data.currency}")
+    point_value = program.definition.redemption.point_value
+    if hot_path and data.customer_id is not None and data.hold_id is None and not data.redeem_points:
+        earned_at = min(occurred_at, now)  # a POS clock running a few minutes fast must not park points
+        if program.available_at(earned_at) <= now:
+            return _record_simple_sale(session, data, program, kind, actor=actor, now=now,
+                                       occurred_at=occurred_at, earned_at=earned_at)
     if data.customer_id is not None:
         read_balance(session, data.customer_id)  # a clear 404 before anything is written
-    point_value = program.definition.redemption.point_value
     # Without a hold, what the sale earns and spends is known before it is written, so the row
     # is inserted complete (one statement fewer on the hot path).
     known = data.hold_id is None
@@ -124,7 +131,7 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
         result = ledger.credit(
             session, program, customer_id=data.customer_id, points=earned, kind="earn", from_account="issued",
             source_type="transaction", source_id=str(transaction_id), event="earn",
-            reason=f"purchase {data.transaction_id} at {data.store_id}", actor=actor,
+            reason=_earn_reason(data), actor=actor,
             # A POS clock running a few minutes fast must not park the points as pending.
             earned_at=min(occurred_at, now), now=now, transaction_id=transaction_id,
         )
@@ -140,6 +147,47 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str) -> Record
         points_earned=earned, points_redeemed=redeemed, redeemed_value=redeemed * point_value,
         owed_settled=settled, balance=balance_out(balance),
     ), replayed=False)
+
+
+def _record_simple_sale(
+    session: Session, data: PurchaseIn, program: ActiveProgram, store_kind_: str, *, actor: str, now: datetime,
+    occurred_at: datetime, earned_at: datetime,
+) -> Recorded:
+    """A member's sale paid in money that earns available points: the hot path, one round trip."""
+    assert data.customer_id is not None
+    points = _earned(program, store_kind_, data, 0)
+    reason = _earn_reason(data)
+    written = hotpath.write_simple_sale(session, hotpath.SimpleSale(
+        store_id=data.store_id, pos_transaction_id=data.transaction_id, customer_id=data.customer_id,
+        occurred_at=occurred_at, amount=data.amount, currency=data.currency, points=points, lines=data.lines,
+        reason=reason, actor=actor, now=now, earned_at=earned_at, available_at=program.available_at(earned_at),
+        expires_at=program.expires_at(earned_at)))
+    if written.outcome is hotpath.Outcome.UNKNOWN_CUSTOMER:
+        raise NotFound(f"customer {data.customer_id} does not exist")
+    if written.outcome is hotpath.Outcome.DUPLICATE:
+        return Recorded(_replay(session, data), replayed=True)
+    assert written.transaction_id is not None
+    balance, settled = written.balance, 0
+    if written.outcome is hotpath.Outcome.NEEDS_CREDIT:
+        # The member owes points from an earlier return: the ledger settles the debt first.
+        if points:
+            result = ledger.credit(
+                session, program, customer_id=data.customer_id, points=points, kind="earn", from_account="issued",
+                source_type="transaction", source_id=str(written.transaction_id), event="earn", reason=reason,
+                actor=actor, earned_at=earned_at, now=now, transaction_id=written.transaction_id)
+            balance, settled = result.balance, result.settled_owed
+        if balance is None:
+            balance = read_balance(session, data.customer_id)
+    return Recorded(PurchaseOut(
+        id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
+        customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
+        points_earned=points, points_redeemed=0, redeemed_value=0, owed_settled=settled,
+        balance=balance_out(balance),
+    ), replayed=False)
+
+
+def _earn_reason(data: PurchaseIn) -> str:
+    return f"purchase {data.transaction_id} at {data.store_id}"
 
 
 def _earned(program: ActiveProgram, store_kind_: str, data: PurchaseIn, redeemed: int) -> int:
