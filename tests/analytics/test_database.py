@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.analytics.churn import WinBackOptions
 from loyalty.analytics.loader import load_database
 from loyalty.analytics.reports import Options, run_on_database
 from loyalty.models import Transaction
@@ -144,3 +145,33 @@ class TestApi:
         for query in ("as_of=9999-12-31", "as_of=0001-01-01", "calibration_end=9999-12-31"):
             response = client.get(f"/v1/analytics/clv?{query}", headers=auth(staff_key))
             assert response.status_code == 422, (query, response.text)
+
+
+class TestChurnOnTheDatabase:
+    def test_winback_list_has_store_categories_and_consent(self, session: Session) -> None:
+        make_store(session)
+        make_store(session, "HCM1")
+        # Six members who bought every fortnight for months; three stopped long ago, three still buy.
+        members = []
+        for index in range(6):
+            customer = make_customer(session, enrolled_at=when("2024-01-01T00:00:00"),
+                                     consents={"sms": index == 0}).id
+            members.append(customer)
+            stops = 8 if index < 3 else 24
+            for visit in range(stops):
+                day = datetime(2024, 1, 2, 3, tzinfo=UTC) + timedelta(days=14 * visit + index)
+                lines = [{"sku": "SKU1", "category": "dairy" if visit % 3 else "snacks", "quantity": 1,
+                          "unit_price": 100_000 * (index + 1)}]
+                make_purchase(session, customer, 100_000 * (index + 1), occurred_at=day, lines=lines,
+                              store_id="HCM1" if visit == stops - 1 else "HN01")
+        options = Options(winback=WinBackOptions(value_quantile=0.0, max_p_alive=0.5))
+        report = run_on_database(session, "churn", options, date(2024, 12, 31))
+        winback = {row["customer"]: row for row in report.table.to_dicts()}
+        assert set(winback) == set(members[:3])
+        first = winback[members[0]]
+        assert first["last_store"] == "HCM1"
+        assert first["favourite_categories"] == "dairy, snacks"
+        assert first["contactable"] is True and first["consent_sms"] is True
+        assert winback[members[1]]["contactable"] is False
+        values = report.table["expected_value_recovered"].to_list()
+        assert values == sorted(values, reverse=True)

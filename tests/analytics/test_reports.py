@@ -107,3 +107,27 @@ class TestLifecycle:
         thresholds = lifecycle_report(small).summary["thresholds"]
         assert thresholds["lapsed_after_days"] >= 14
         assert thresholds["lost_after_days"] > thresholds["lapsed_after_days"]
+
+
+class TestUplift:
+    def test_difference_in_differences_by_hand(self) -> None:
+        from loyalty.analytics.program import uplift
+
+        # 1 and 2 join in July 2024; 3 and 4 only in January 2025, so they are the comparison for July-December.
+        history = [(1, "2024-03-05", 100), (1, "2024-08-05", 300), (2, "2024-02-05", 200), (2, "2024-09-05", 200),
+                   (3, "2024-03-05", 100), (3, "2024-10-05", 150), (4, "2024-04-05", 100), (4, "2024-11-05", 50),
+                   (3, "2025-02-01", 999)]
+        customers = pl.DataFrame({"customer": [1, 2, 3, 4], "enrolled_on": [
+            date(2024, 7, 10), date(2024, 7, 20), date(2025, 1, 15), date(2025, 1, 15)]})
+        result = uplift(Dataset(frame(history), date(2025, 2, 28), "test", customers=customers))
+        # Members: +200 and 0 (mean 100); others: +50 and -50 (mean 0).
+        assert result["estimate"] == pytest.approx(100.0)
+        se = (20000 / 2 + 5000 / 2) ** 0.5
+        assert result["standard_error"] == pytest.approx(se)
+        assert result["ci95"] == pytest.approx([100 - 1.96 * se, 100 + 1.96 * se])
+        assert result["members"] == 2 and result["enrolment_months"] == 1
+
+    def test_not_estimable_says_why(self, small: Dataset) -> None:
+        from loyalty.analytics.program import uplift
+
+        assert uplift(small)["reason"] == "needs enrolment dates"

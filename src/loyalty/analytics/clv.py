@@ -12,7 +12,7 @@ import polars as pl
 from loyalty.analytics import models
 from loyalty.analytics.loader import Dataset
 from loyalty.analytics.report import Report
-from loyalty.analytics.summary import TIME_UNITS, customer_summary, model_inputs
+from loyalty.analytics.summary import TIME_UNITS, model_inputs
 from loyalty.errors import ValidationFailed
 
 ModelName = Literal["bgnbd", "pareto-nbd"]
@@ -102,8 +102,7 @@ def score_customers(data: Dataset, options: ClvOptions, as_of: date | None = Non
     """Fits on purchases up to `as_of` (the data's by default) and predicts per customer."""
     options.check()
     as_of = as_of or data.as_of
-    transactions = data.transactions.filter(pl.col("day") <= as_of)
-    frame = model_inputs(customer_summary(transactions, as_of), options.time_unit)
+    frame = model_inputs(data.summary(as_of), options.time_unit)
     # Customers whose first purchase is today have no observation period yet: T = 0 identifies nothing.
     frame = frame.filter(pl.col("T") > 0)
     warnings: list[str] = []

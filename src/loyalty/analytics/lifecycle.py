@@ -12,7 +12,6 @@ import polars as pl
 
 from loyalty.analytics.loader import Dataset
 from loyalty.analytics.report import Report
-from loyalty.analytics.summary import customer_summary
 
 STAGES = ("prospect", "first purchase", "repeat", "loyal", "advocate", "lapsed", "lost")
 
@@ -46,13 +45,11 @@ class Thresholds:
         return cls(lapsed, lost, loyal, cycle)
 
 
-def stages(transactions: pl.DataFrame, enrolled: pl.DataFrame | None, as_of: date, limits: Thresholds,
-           referrals: Callable[[pl.Series], pl.Series] = no_referrals,
-           summary: pl.DataFrame | None = None) -> pl.DataFrame:
-    """customer, stage at `as_of`: enrolled customers without purchases are prospects. `summary` is
-    customer_summary(transactions up to as_of, as_of) when the caller already has it."""
-    if summary is None:
-        summary = customer_summary(transactions.filter(pl.col("day") <= as_of), as_of)
+def stages(data: Dataset, as_of: date, limits: Thresholds,
+           referrals: Callable[[pl.Series], pl.Series] = no_referrals) -> pl.DataFrame:
+    """customer, stage at `as_of`: enrolled customers without purchases are prospects."""
+    summary = data.summary(as_of)
+    enrolled = data.customers
     bought = summary.select("customer", "days", "recency_days")
     if enrolled is not None:
         known = enrolled.filter(pl.col("enrolled_on") <= as_of).select("customer")
@@ -71,11 +68,10 @@ def stages(transactions: pl.DataFrame, enrolled: pl.DataFrame | None, as_of: dat
 
 def lifecycle_report(data: Dataset, period_days: int = 30, lapsed_after_days: int | None = None,
                      lost_after_days: int | None = None, loyal_min_purchases: int | None = None) -> Report:
-    summary = customer_summary(data.transactions, data.as_of)
-    limits = Thresholds.derive(summary, lapsed_after_days, lost_after_days, loyal_min_purchases)
-    now = stages(data.transactions, data.customers, data.as_of, limits, summary=summary)
+    limits = Thresholds.derive(data.summary(), lapsed_after_days, lost_after_days, loyal_min_purchases)
+    now = stages(data, data.as_of, limits)
     start = data.as_of - timedelta(days=period_days)
-    before = stages(data.transactions, data.customers, start, limits)
+    before = stages(data, start, limits)
     flows = (
         now.select("customer", pl.col("stage").alias("to"))
         .join(before.select("customer", pl.col("stage").alias("from")), on="customer", how="left")

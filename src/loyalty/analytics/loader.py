@@ -33,9 +33,21 @@ class Dataset:
     timezone: str = "UTC"
     notes: list[str] = field(default_factory=list)
 
+    # Per-customer summaries by as-of date, so reports run on one dataset summarise it once.
+    summaries: dict[date, pl.DataFrame] = field(default_factory=dict)
+
     @property
     def from_database(self) -> bool:
         return self.customers is not None
+
+    def summary(self, as_of: date | None = None) -> pl.DataFrame:
+        """customer_summary of the purchases up to `as_of` (the dataset's own date by default)."""
+        from loyalty.analytics.summary import customer_summary
+
+        day = as_of or self.as_of
+        if day not in self.summaries:
+            self.summaries[day] = customer_summary(self.transactions.filter(pl.col("day") <= day), day)
+        return self.summaries[day]
 
 
 def end_of_day_utc(day: date, tz: ZoneInfo) -> datetime:

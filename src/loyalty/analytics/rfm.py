@@ -7,7 +7,6 @@ import polars as pl
 
 from loyalty.analytics.loader import Dataset
 from loyalty.analytics.report import Report
-from loyalty.analytics.summary import customer_summary
 
 SEGMENTS = ("Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "Promising", "Need Attention",
             "About to Sleep", "At Risk", "Can't Lose Them", "Hibernating")
@@ -60,7 +59,7 @@ def segments(scored: pl.DataFrame) -> pl.DataFrame:
 
 
 def rfm_report(data: Dataset) -> Report:
-    summary = customer_summary(data.transactions, data.as_of)
+    summary = data.summary()
     scored = score(summary)
     table = scored.select("customer", "recency_days", pl.col("purchases").alias("frequency"),
                           pl.col("revenue").alias("monetary"), "r", "f", "m", "segment", "first", "last")
