@@ -104,7 +104,7 @@ def _dims(session: Session, by: list[str], tz: ZoneInfo, now: datetime) -> list[
 
 def score_report(session: Session, kind: str, *, by: list[str], since: datetime, until: datetime, tz: ZoneInfo,
                  now: datetime) -> list[ScoreRow]:
-    """NPS or CSAT per store, channel and/or month, ranked by the interval's lower bound."""
+    """NPS or CSAT per store, channel and/or month, ranked by the interval's lower bound (month by month)."""
     dims = _dims(session, by, tz, now)
     score = SurveyResponse.score
     high, low = (score >= 9, score <= 6) if kind == "nps" else (score >= 4, score <= 2)
@@ -130,7 +130,8 @@ def score_report(session: Session, kind: str, *, by: list[str], since: datetime,
             rows.append(ScoreRow(keys.get("store"), keys.get("channel"), keys.get("month"), n,
                                  round(100 * top / n, 1), round(ci[0], 1), round(ci[1], 1), satisfied=top,
                                  mean=round(float(row["mean"]), 2)))
-    return sorted(rows, key=lambda r: (-r.ci_low, -r.answers, str(r.month), str(r.store_id), str(r.channel)))
+    # Months read in order; within a month (or without months) the surest best comes first.
+    return sorted(rows, key=lambda r: (str(r.month), -r.ci_low, -r.answers, str(r.store_id), str(r.channel)))
 
 
 # --- response and resolution times --------------------------------------------------------------
