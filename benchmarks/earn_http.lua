@@ -1,6 +1,6 @@
 -- wrk script for benchmarks/earn_http.py: POST /v1/transactions with random members and amounts and
 -- unique POS ids, or GET /v1/health; prints one JSON line of results when done.
--- args: mode (purchase|health) token store_id min_customer max_customer occurred_at run_tag
+-- args: mode (purchase|health) token store_id min_customer max_customer occurred_at run_tag idempotency(yes|no)
 
 local threads = {}
 local next_id = 1
@@ -15,6 +15,7 @@ function init(args)
   mode, token, store_id = args[1], args[2], args[3]
   min_customer, max_customer = tonumber(args[4]), tonumber(args[5])
   occurred_at, run_tag = args[6], args[7]
+  idempotency = args[8] == "yes"
   math.randomseed(os.time() * 1000 + thread_id)
   counter = 0
   statuses = {}
@@ -26,9 +27,14 @@ function request()
     return wrk.format("GET", "/v1/health", headers)
   end
   counter = counter + 1
+  local pos_id = string.format("%s-%d-%d", run_tag, thread_id, counter)
+  if idempotency then
+    -- What a careful POS sends: one key per sale, reused only on retries.
+    headers["Idempotency-Key"] = pos_id
+  end
   local body = string.format(
-    '{"store_id":"%s","transaction_id":"%s-%d-%d","customer_id":%d,"occurred_at":"%s","amount":%d,"currency":"VND"}',
-    store_id, run_tag, thread_id, counter, math.random(min_customer, max_customer), occurred_at,
+    '{"store_id":"%s","transaction_id":"%s","customer_id":%d,"occurred_at":"%s","amount":%d,"currency":"VND"}',
+    store_id, pos_id, math.random(min_customer, max_customer), occurred_at,
     math.random(50000, 2000000))
   return wrk.format("POST", "/v1/transactions", headers, body)
 end

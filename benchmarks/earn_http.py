@@ -290,12 +290,12 @@ class Phase:
 
 
 def run_wrk(base: str, mode: str, fixture: Fixture, seconds: float, connections: int, threads: int,
-            tag: str, server_pids: list[int], timeout_s: int = 10) -> Phase:
+            tag: str, server_pids: list[int], timeout_s: int = 10, idempotency: bool = True) -> Phase:
     """One bounded wrk run (`seconds` long, requests time out after `timeout_s`)."""
     occurred_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
                "-s", str(LUA), base, "--", mode, fixture.token, STORE_ID, str(fixture.min_customer),
-               str(fixture.max_customer), occurred_at, tag]
+               str(fixture.max_customer), occurred_at, tag, "yes" if idempotency else "no"]
     meter = CpuMeter(server_pids, fixture.database)
     meter.start()
     completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
@@ -389,7 +389,8 @@ def markdown(result: dict[str, Any]) -> str:
     rows += [
         "",
         f"{result['database']}, {result['workers']} uvicorn worker(s), {result['connections']} keep-alive connections, "
-        f"{result['duration_s']} s per phase after a {result['warmup_s']} s warm-up; earn = {share:.0%} of no-op; "
+        f"{result['duration_s']} s per phase after a {result['warmup_s']} s warm-up; "
+        f"Idempotency-Key {'sent' if result['idempotency_key'] else 'not sent'}; earn = {share:.0%} of no-op; "
         f"load average before the run {result['machine']['loadavg_before']:.2f}.",
         f"Targets: >= {TARGET_RATE:,} purchases/s: {'met' if targets['rate'] else 'NOT met'}; "
         f"p99 < {TARGET_P99_MS:.0f} ms: {'met' if targets['p99'] else 'NOT met'}; "
@@ -414,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, default=None,
                         help="after measuring, run one more purchase phase with py-spy on a worker; "
                              "collapsed stacks go to this file")
+    parser.add_argument("--no-idempotency-key", dest="idempotency", action="store_false",
+                        help="send purchases without an Idempotency-Key header (only the POS id dedupes)")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite directory")
     args = parser.parse_args(argv)
@@ -436,18 +439,18 @@ def main(argv: list[str] | None = None) -> int:
             pids = worker_pids(process.pid, args.workers)
             every = [process.pid, *pids] if args.workers > 1 else pids
             phases["warmup_purchase"] = run_wrk(base, "purchase", fixture, args.warmup, args.connections,
-                                                args.threads, f"{tag}w", every)
+                                                args.threads, f"{tag}w", every, idempotency=args.idempotency)
             phases["warmup_health"] = run_wrk(base, "health", fixture, max(2, args.warmup // 2), args.connections,
                                               args.threads, tag, every)
             phases["health"] = run_wrk(base, "health", fixture, args.duration, args.connections, args.threads,
                                        tag, every)
             phases["purchase"] = run_wrk(base, "purchase", fixture, args.duration, args.connections, args.threads,
-                                         f"{tag}m", every)
+                                         f"{tag}m", every, idempotency=args.idempotency)
             if args.profile:
                 spy = profile_worker(pids[0], max(5, args.duration - 2), args.profile)
                 time.sleep(0.5)
                 phases["profiled_purchase"] = run_wrk(base, "purchase", fixture, args.duration, args.connections,
-                                                      args.threads, f"{tag}p", every)
+                                                      args.threads, f"{tag}p", every, idempotency=args.idempotency)
                 spy.wait(timeout=120)
         server_log = (workdir / "server.log").read_text(errors="replace")
         health, purchase = phases["health"], phases["purchase"]
@@ -457,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info, "code": code_version(), "database": database_version(url),
             "database_url": make_url(url).render_as_string(),
             "members": args.members, "app": args.app, "workers": args.workers, "connections": args.connections,
-            "wrk_threads": args.threads, "duration_s": args.duration, "warmup_s": args.warmup, "setup_s": setup_s,
+            "wrk_threads": args.threads, "idempotency_key": args.idempotency,
+            "duration_s": args.duration, "warmup_s": args.warmup, "setup_s": setup_s,
             "phases": {name: asdict(phase) for name, phase in phases.items()},
             "earn_share_of_noop": round(share, 3),
             "targets": {"rate": purchase.rate >= TARGET_RATE, "p99": purchase.p99_ms < TARGET_P99_MS,

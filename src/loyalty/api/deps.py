@@ -7,13 +7,13 @@ import json
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, Table, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,6 +101,14 @@ def _fingerprint(method: str, path: str, payload: BaseModel | None) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+# Built once: Core statements on the session's connection skip the ORM's per-call work, which
+# profiling showed was most of what an Idempotency-Key cost.
+_IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
+_RECALL = (select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.response_status, _IDEMPOTENCY.c.response_body)
+           .where(_IDEMPOTENCY.c.api_key_id == bindparam("api_key_id"), _IDEMPOTENCY.c.key == bindparam("key")))
+_REMEMBER = insert(_IDEMPOTENCY)
+
+
 @dataclass
 class Writer:
     """Runs one mutation as one database transaction, exactly once per Idempotency-Key.
@@ -154,19 +162,16 @@ class Writer:
         outcome = work(session)
         body = outcome.body.model_dump(mode="json")
         if self.idempotency_key:
-            session.execute(insert(IdempotencyRecord).values(
-                api_key_id=self.principal.key_id, key=self.idempotency_key, method=self.method,
-                path=self.path, request_hash=fingerprint, response_status=outcome.status,
-                response_body=json.dumps(body), created_at=utcnow()))
+            session.connection().execute(_REMEMBER, {
+                "api_key_id": self.principal.key_id, "key": self.idempotency_key, "method": self.method,
+                "path": self.path, "request_hash": fingerprint, "response_status": outcome.status,
+                "response_body": json.dumps(body), "created_at": utcnow()})
         session.commit()
         return JSONResponse(body, status_code=outcome.status, headers=outcome.headers)
 
     def _replay(self, session: Session, fingerprint: str) -> JSONResponse | None:
-        record = session.execute(
-            select(IdempotencyRecord.request_hash, IdempotencyRecord.response_status, IdempotencyRecord.response_body)
-            .where(IdempotencyRecord.api_key_id == self.principal.key_id,
-                   IdempotencyRecord.key == self.idempotency_key)
-        ).one_or_none()
+        record = session.connection().execute(
+            _RECALL, {"api_key_id": self.principal.key_id, "key": self.idempotency_key}).one_or_none()
         if record is None:
             return None
         if record.request_hash != fingerprint:
