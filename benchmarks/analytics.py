@@ -15,6 +15,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ START = date(2024, 1, 1)
 WEEKS = 104  # two years of trading
 
 
-def generate(customers: int, seed: int, r: float = 3.0, alpha: float = 12.0, a: float = 0.8,
+def generate(customers: int, seed: int, r: float = 3.3, alpha: float = 12.0, a: float = 0.8,
              b: float = 6.0) -> pl.DataFrame:
     """BG/NBD purchases without a loop: per customer, the repeat count x and last time t_x are drawn
     exactly (see tests/analytics/simulate.py), and given them the other x - 1 repeat purchases of a
@@ -79,7 +80,20 @@ def timed(label: str, work: Callable[[], Any], results: list[tuple[str, float, f
     return value
 
 
+def cli_run(path: Path, out: Path) -> tuple[float, float]:
+    """The CLI as an analyst runs it: a fresh process, CSV in, CSV out; wall time and peak RSS."""
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("loyalty")), "analytics", "clv", "--transactions", str(path),
+                    "--out", str(out), "--limit", "3"], check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  {'CLI: loyalty analytics clv (own process)':<42} {elapsed:7.2f} s   peak RSS {peak:7.0f} MB",
+          file=sys.stderr)
+    return elapsed, peak
+
+
 def end_to_end(customers: int, seed: int) -> None:
+    load_before = f"{os.getloadavg()[0]:.2f}"
     results: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "transactions.csv"
@@ -97,12 +111,18 @@ def end_to_end(customers: int, seed: int) -> None:
         timed("cohorts", lambda: cohorts_report(data), results)
         timed("lifecycle (stages now and 30 days ago)", lambda: lifecycle_report(data), results)
         total = time.perf_counter() - started
+        scored = rfm.table.height
+        # Free the in-process frames before the CLI runs, so its memory is its own.
+        data.transactions, data.summaries, rfm = data.transactions.clear(), {}, None
+        cli = cli_run(path, Path(folder) / "clv.csv")
     print("\n| step | seconds | peak RSS (MB) |\n|---|---:|---:|")
     for label, seconds, rss in results:
         print(f"| {label} | {seconds:.2f} | {rss:,.0f} |")
     print(f"| **total, end to end** | **{total:.2f}** | **{rss_mb():,.0f}** |")
+    print(f"| `loyalty analytics clv --transactions FILE --out clv.csv` (own process) | {cli[0]:.2f} | {cli[1]:,.0f} |")
+    print(f"\nload average before/after: {load_before} / {os.getloadavg()[0]:.2f}")
     print(f"\n{customers:,} customers, {rows:,} transactions ({size:,.0f} MB CSV); "
-          f"{rfm.table.height:,} customers scored; BG/NBD {clv.summary['bgnbd']}, "
+          f"{scored:,} customers scored; BG/NBD {clv.summary['bgnbd']}, "
           f"Gamma-Gamma {clv.summary['gamma_gamma']}")
 
 

@@ -6,17 +6,18 @@ import json
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.table import Table
 
-from loyalty.analytics.churn import WinBackOptions
-from loyalty.analytics.clv import ClvOptions
-from loyalty.analytics.report import Report, jsonable
-from loyalty.analytics.reports import REPORTS, Options, run
+from loyalty.analytics.catalogue import REPORTS
 from loyalty.cli.common import DatabaseOption, console, err_console, friendly_errors, use_database
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loyalty.analytics.report import Report
 
 app = typer.Typer(help="Analytics: RFM, Pareto, CLV, churn, cohorts, lifecycle, program, profitability.",
                   no_args_is_help=True)
@@ -81,6 +82,12 @@ def _command(name: str) -> Callable[..., None]:
         max_p_alive: Annotated[float, typer.Option(help="churn: probably gone below this P(alive)")] = 0.5,
         database_url: Annotated[str | None, DatabaseOption] = None,
     ) -> None:
+        # Polars, SciPy and the models load only when a report runs, so `loyalty` itself starts fast.
+        from loyalty.analytics.churn import WinBackOptions
+        from loyalty.analytics.clv import ClvOptions
+        from loyalty.analytics.report import jsonable
+        from loyalty.analytics.reports import Options, run
+
         options = Options(
             clv=ClvOptions(model, time_unit.upper(), horizon, discount_rate, _date(calibration_end)),
             winback=WinBackOptions(value_quantile, max_p_alive), period_days=period_days,

@@ -8,10 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from loyalty.analytics.churn import WinBackOptions
-from loyalty.analytics.clv import ClvOptions
-from loyalty.analytics.report import jsonable
-from loyalty.analytics.reports import REPORTS, Options, run_on_database
+from loyalty.analytics.catalogue import REPORTS
 from loyalty.api.deps import ReadSession, StaffKey
 
 router = APIRouter(tags=["analytics"])
@@ -36,6 +33,12 @@ def get_report(
     value_quantile: Annotated[float, Query(ge=0, lt=1)] = 0.8,
     max_p_alive: Annotated[float, Query(gt=0, le=1)] = 0.5,
 ) -> JSONResponse:
+    # Loaded on first use: the API starts without Polars and SciPy.
+    from loyalty.analytics.churn import WinBackOptions
+    from loyalty.analytics.clv import ClvOptions
+    from loyalty.analytics.report import jsonable
+    from loyalty.analytics.reports import Options, run_on_database
+
     options = Options(ClvOptions(model, time_unit, horizon_months, discount_rate, calibration_end),
                       WinBackOptions(value_quantile, max_p_alive), period_days, lapsed_after_days, lost_after_days,
                       loyal_min_purchases)
