@@ -53,8 +53,11 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
         return engine
     # Overflow connections are opened and closed per use, which costs PostgreSQL a process each:
     # the pool is sized to the request threads (see create_app) and overflow is only a margin.
+    # No pre-ping: it is a round trip on every request. After a server restart the first request
+    # on a dead connection gets a 503 (clients retry with their Idempotency-Key) and SQLAlchemy
+    # discards the whole pool at once; pool_recycle retires connections idle proxies may cut.
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max(2, pool_size // 4),
-                         pool_pre_ping=True)
+                         pool_recycle=1800)
 
 
 @lru_cache

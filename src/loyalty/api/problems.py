@@ -67,6 +67,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        if exc.connection_invalidated:
+            # Whether a write that lost its connection committed is unknown to us: the client's
+            # retry with the same Idempotency-Key (or POS id) answers that without doubling it.
+            log.warning("database connection lost on %s: %s", request.url.path, exc.orig)
+            return problem(503, "database-unavailable", "The database connection was lost",
+                           "the connection to the database was lost; retry the request with the same "
+                           "Idempotency-Key", request.url.path)
         log.warning("database busy on %s: %s", request.url.path, exc.orig)
         return problem(503, "database-busy", "The database is busy",
                        "the database could not take the request in time; retry it", request.url.path)
