@@ -292,3 +292,58 @@ class TestBreaches:
             update(Ticket).where(Ticket.id == ticket).values(first_response_due_at=past)))
         body = _respond(client, desk["lan_key"], ticket).json()
         assert body["breached_at"] is not None
+
+
+class TestMoreTransitions:
+    def test_new_to_resolved_when_answered_without_an_owner(self, client: TestClient, session: Session,
+                                                            desk: dict[str, Any]) -> None:
+        make_store(session, "DN01")  # no agents: the ticket stays new
+        ticket = _open(client, desk["admin"], desk["customer"], store_id="DN01").json()["id"]
+        assert_problem(_status(client, desk["admin"], ticket, "assigned"), 409)  # nobody owns it
+        answered = _respond(client, desk["admin"], ticket).json()  # an admin key is nobody in particular
+        assert (answered["status"], answered["owner_id"]) == ("new", None)
+        assert _status(client, desk["admin"], ticket, "resolved").json()["status"] == "resolved"
+        assert _status(client, desk["admin"], ticket, "reopened").json()["status"] == "new"
+
+    def test_an_agent_answering_a_new_ticket_takes_it(self, client: TestClient, session: Session,
+                                                      desk: dict[str, Any]) -> None:
+        make_store(session, "DN01")
+        ticket = _open(client, desk["admin"], desk["customer"], store_id="DN01").json()["id"]
+        minh = make_staff(session, "agent", ("DN01",), name="Minh DN")
+        body = _respond(client, staff_key(session, minh), ticket).json()
+        assert (body["status"], body["owner_id"]) == ("assigned", minh)
+
+    def test_assignment_by_rule_on_request(self, client: TestClient, session: Session, desk: dict[str, Any]) -> None:
+        make_store(session, "DN01")
+        ticket = _open(client, desk["admin"], desk["customer"], store_id="DN01").json()["id"]
+        assert_problem(client.post(f"/v1/tickets/{ticket}/assign", json={}, headers=auth(desk["admin"])), 409)
+        agent = make_staff(session, "agent", ("DN01",), name="Hải")
+        body = client.post(f"/v1/tickets/{ticket}/assign", json={}, headers=auth(desk["admin"])).json()
+        assert (body["status"], body["owner_id"]) == ("assigned", agent)
+
+
+class TestBusinessHoursPolicy:
+    def test_a_business_hours_target_uses_the_store_zone_and_hours(self, engine: Any, session: Session,
+                                                                   desk: dict[str, Any]) -> None:
+        from zoneinfo import ZoneInfo
+
+        from loyalty.db import session_factory
+        from loyalty.models.service import SlaPolicy, StoreHours
+        from loyalty.service import tickets
+        from loyalty.service.schemas import TicketIn
+        from loyalty.service.staff import Scope
+
+        session.add(SlaPolicy(priority="normal", first_response_hours=9, resolution_hours=27, business_hours=True))
+        session.add(StoreHours(store_id="SG01", timezone="Asia/Bangkok", opens_minute=8 * 60, closes_minute=17 * 60,
+                               weekdays="12345"))
+        session.commit()
+        bangkok = ZoneInfo("Asia/Bangkok")
+        friday_4pm = datetime(2026, 11, 27, 16, 0, tzinfo=bangkok)
+        with session_factory(engine)() as writer:
+            ticket = tickets.create_ticket(
+                writer, TicketIn(customer_id=desk["customer"], store_id="SG01", category="staff", subject="s",
+                                 description="d"), Scope("admin", None, "test", None), friday_4pm.astimezone(UTC))
+            # 1 h on Friday, then 8 of Monday's 9 hours; resolution: 1 + 9 + 9 + 8 hours.
+            assert ticket.first_response_due_at == datetime(2026, 11, 30, 16, 0, tzinfo=bangkok)
+            assert ticket.resolution_due_at == datetime(2026, 12, 2, 16, 0, tzinfo=bangkok)
+            writer.rollback()
