@@ -81,12 +81,15 @@ def timed(label: str, work: Callable[[], Any], results: list[tuple[str, float, f
 
 
 def cli_run(path: Path, out: Path) -> tuple[float, float]:
-    """The CLI as an analyst runs it: a fresh process, CSV in, CSV out; wall time and peak RSS."""
+    """The CLI as an analyst runs it: a fresh process, CSV in, CSV out; wall time and its own peak RSS
+    (GNU time's %M: getrusage on children would report the forking parent's high-water mark)."""
+    command = [str(Path(sys.executable).with_name("loyalty")), "analytics", "clv", "--transactions", str(path),
+               "--out", str(out), "--limit", "3"]
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("loyalty")), "analytics", "clv", "--transactions", str(path),
-                    "--out", str(out), "--limit", "3"], check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], check=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = int(done.stderr.strip().splitlines()[-1]) / 1024
     print(f"  {'CLI: loyalty analytics clv (own process)':<42} {elapsed:7.2f} s   peak RSS {peak:7.0f} MB",
           file=sys.stderr)
     return elapsed, peak

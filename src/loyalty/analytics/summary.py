@@ -24,19 +24,21 @@ def customer_summary(transactions: pl.DataFrame, as_of: date) -> pl.DataFrame:
     `days` counts distinct purchase days; `revenue` is all net spend including negative rows;
     `first_amount` is the spend of the first purchase day (Gamma-Gamma leaves it out).
     """
-    days = purchase_days(transactions)
-    per = days.group_by("customer").agg(
-        first=pl.col("day").min(),
-        last=pl.col("day").max(),
-        days=pl.len().cast(pl.Int64),
-        purchases=pl.col("purchases").sum().cast(pl.Int64),
-        day_revenue=pl.col("amount").sum(),
-        first_amount=pl.col("amount").sort_by("day").first(),
-    )
-    revenue = transactions.group_by("customer").agg(revenue=pl.col("amount").sum())
+    # One pass over the transactions (to customer-days), one over the customer-days: no join.
+    daily = transactions.group_by("customer", "day").agg(
+        amount=pl.col("amount").sum(), purchases=(pl.col("amount") > 0).sum())
+    bought = pl.col("amount") > 0
+    per = daily.group_by("customer").agg(
+        revenue=pl.col("amount").sum(),
+        first=pl.col("day").filter(bought).min(),
+        last=pl.col("day").filter(bought).max(),
+        days=bought.sum().cast(pl.Int64),
+        purchases=pl.col("purchases").filter(bought).sum().cast(pl.Int64),
+        day_revenue=pl.col("amount").filter(bought).sum(),
+        first_amount=pl.col("amount").filter(bought).sort_by(pl.col("day").filter(bought)).first(),
+    ).filter(pl.col("days") > 0)
     return (
-        per.join(revenue, on="customer", how="left")
-        .with_columns(
+        per.with_columns(
             recency_days=(pl.lit(as_of) - pl.col("last")).dt.total_days(),
             age_days=(pl.lit(as_of) - pl.col("first")).dt.total_days(),
             span_days=(pl.col("last") - pl.col("first")).dt.total_days(),
