@@ -39,6 +39,7 @@ def _swap_role_check(old: str, new: str) -> None:
     sql = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'").scalar()
     assert sql is not None and old in sql, "api_keys does not have the expected role CHECK"
     version = bind.exec_driver_sql("PRAGMA schema_version").scalar()
+    assert version is not None
     bind.exec_driver_sql("PRAGMA writable_schema = ON")
     bind.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'api_keys'",
                          (sql.replace(old, new),))
