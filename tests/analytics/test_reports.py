@@ -131,3 +131,53 @@ class TestUplift:
         from loyalty.analytics.program import uplift
 
         assert uplift(small)["reason"] == "needs enrolment dates"
+
+
+def simulated(n: int = 3000, seed: int = 5) -> pl.DataFrame:
+    import numpy as np
+
+    from tests.analytics import simulate as sim
+
+    data = sim.bgnbd_transactions(np.random.default_rng(seed), n, 0.243, 4.414, 0.793, 2.426, days=364,
+                                  amount=(6.25, 3.74, 15.44))
+    return pl.DataFrame({"customer": data["customer"].astype(np.int64), "days": data["day"].astype(np.int64),
+                         "amount": data["amount"].astype(np.int64)}).select(
+        "customer", day=pl.lit(date(2024, 1, 1)) + pl.duration(days=pl.col("days")), amount="amount",
+        store=pl.lit("HN01"))
+
+
+class TestClvSpend:
+    def test_repeat_buyers_without_positive_spend_are_left_out_with_a_warning(self) -> None:
+        from loyalty.analytics.clv import ClvOptions, clv_report
+
+        frame = simulated()
+        counts = frame.group_by("customer").len().filter(pl.col("len") >= 3)["customer"].head(2).to_list()
+        # Two repeat buyers whose purchases after the first are free (zero amount): their mean repeat spend is 0.
+        first = frame.group_by("customer").agg(pl.col("day").min().alias("first"))
+        zeroed = frame.join(first, on="customer").with_columns(
+            amount=pl.when(pl.col("customer").is_in(counts) & (pl.col("day") > pl.col("first")))
+            .then(0).otherwise(pl.col("amount"))).drop("first")
+        report = clv_report(Dataset(zeroed, date(2024, 12, 29), "test"), ClvOptions())
+        assert any("2 repeat buyers with a mean repeat spend that is not positive" in w for w in report.warnings)
+        assert report.summary["gamma_gamma"] is not None
+        rows = report.table.filter(pl.col("customer").is_in(counts))
+        # They still count their purchases, and get an expected spend from the population.
+        assert (rows["x"] >= 2).all() and (rows["expected_spend"] > 0).all()
+
+    def test_no_usable_spend_at_all_falls_back_and_says_so(self) -> None:
+        from loyalty.analytics.clv import ClvOptions, clv_report
+
+        frame = simulated(seed=6)
+        first = frame.group_by("customer").agg(pl.col("day").min().alias("first"))
+        zeroed = frame.join(first, on="customer").with_columns(
+            amount=pl.when(pl.col("day") > pl.col("first")).then(0).otherwise(pl.col("amount"))).drop("first")
+        report = clv_report(Dataset(zeroed, date(2024, 12, 29), "test"), ClvOptions())
+        assert report.summary["gamma_gamma"] is None
+        assert any("Gamma-Gamma: needs at least two repeat buyers" in w for w in report.warnings)
+        assert any("falls back to each customer's own average" in w for w in report.warnings)
+
+    def test_returns_in_an_export_are_revenue_not_purchases(self) -> None:
+        data = Dataset(frame([(1, "2024-01-05", 100), (1, "2024-02-05", -40), (1, "2024-03-05", 50)]),
+                       date(2024, 3, 31), "test")
+        row = rfm_report(data).table.row(0, named=True)
+        assert row["frequency"] == 2 and row["monetary"] == 110

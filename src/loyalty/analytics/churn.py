@@ -10,6 +10,7 @@ import polars as pl
 from loyalty.analytics.clv import ClvOptions, score_customers
 from loyalty.analytics.loader import Dataset
 from loyalty.analytics.report import Report
+from loyalty.analytics.summary import PURCHASE
 from loyalty.errors import ValidationFailed
 
 
@@ -26,7 +27,7 @@ class WinBackOptions:
 
 
 def last_stores(transactions: pl.DataFrame) -> pl.DataFrame:
-    return (transactions.filter(pl.col("amount") > 0)
+    return (transactions.filter(PURCHASE)
             .group_by("customer").agg(last_store=pl.col("store").sort_by("day").last()))
 
 

@@ -12,7 +12,7 @@ import polars as pl
 from loyalty.analytics import models
 from loyalty.analytics.loader import Dataset
 from loyalty.analytics.report import Report
-from loyalty.analytics.summary import TIME_UNITS, model_inputs
+from loyalty.analytics.summary import PURCHASE, TIME_UNITS, model_inputs
 from loyalty.errors import ValidationFailed
 
 ModelName = Literal["bgnbd", "pareto-nbd"]
@@ -146,7 +146,7 @@ def holdout(data: Dataset, options: ClvOptions) -> tuple[Scored, pl.DataFrame, d
     table = scored.table
     x, t_x, T = _arrays(table)
     predicted = expected(scored.purchase_fit, options.model, length, x, t_x, T)
-    later = (data.transactions.filter((pl.col("day") > end) & (pl.col("amount") > 0))
+    later = (data.transactions.filter((pl.col("day") > end) & PURCHASE)
              .group_by("customer").agg(actual=pl.col("day").n_unique().cast(pl.Int64)))
     compared = (table.select("customer", "x").with_columns(predicted=pl.Series(predicted))
                 .join(later, on="customer", how="left").with_columns(pl.col("actual").fill_null(0)))

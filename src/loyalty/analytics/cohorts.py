@@ -6,6 +6,7 @@ import polars as pl
 
 from loyalty.analytics.loader import Dataset
 from loyalty.analytics.report import Report
+from loyalty.analytics.summary import PURCHASE
 
 
 def _month_index(day: pl.Expr) -> pl.Expr:
@@ -17,7 +18,7 @@ def cohort_table(transactions: pl.DataFrame) -> pl.DataFrame:
     monthly = (
         transactions.with_columns(month=_month_index(pl.col("day")))
         .group_by("customer", "month")
-        .agg(revenue=pl.col("amount").sum(), bought=(pl.col("amount") > 0).any())
+        .agg(revenue=pl.col("amount").sum(), bought=PURCHASE.any())
     )
     first = monthly.filter(pl.col("bought")).group_by("customer").agg(cohort=pl.col("month").min())
     joined = monthly.join(first, on="customer").filter(pl.col("month") >= pl.col("cohort"))

@@ -93,22 +93,22 @@ def load_database(session: Session, as_of: date | None = None) -> Dataset:
     rows = session.execute(
         select(Transaction.id, Transaction.customer_id, Transaction.occurred_at,
                cast(Transaction.amount - func.coalesce(returned.c.returned, 0), BigInteger), Transaction.store_id,
-               Transaction.points_earned - Transaction.points_reversed)
+               Transaction.points_earned - Transaction.points_reversed, Transaction.amount)
         .outerjoin(returned, returned.c.original_id == Transaction.id)
         .where(and_(Transaction.kind == "purchase", Transaction.customer_id.is_not(None),
                     Transaction.occurred_at < end))
     ).all()
-    columns: list[tuple[object, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
+    columns: list[tuple[object, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), (), ()]
     frame = pl.DataFrame(
         {"transaction_id": columns[0], "customer": columns[1], "occurred_at": columns[2], "amount": columns[3],
-         "store": columns[4], "points": columns[5]},
+         "store": columns[4], "points": columns[5], "gross": columns[6]},
         schema={"transaction_id": pl.Int64, "customer": pl.Int64, "occurred_at": pl.Datetime("us", "UTC"),
-                "amount": pl.Int64, "store": pl.String, "points": pl.Int64},
+                "amount": pl.Int64, "store": pl.String, "points": pl.Int64, "gross": pl.Int64},
     )
     frame = (
         frame.with_columns(day=pl.col("occurred_at").dt.convert_time_zone(str(tz)).dt.date())
-        # A purchase returned in full is no purchase at all.
-        .filter(pl.col("amount") > 0)
+        # A purchase returned in full is no purchase at all (one of zero amount still is).
+        .filter((pl.col("amount") > 0) | (pl.col("gross") == 0))
         .select("customer", "day", "amount", "store", "transaction_id", "occurred_at", "points")
     )
     customer_rows = session.execute(
@@ -155,7 +155,8 @@ def load_csv(path: Path, as_of: date | None = None) -> Dataset:
 
     Dates are ISO (`2024-03-01` or `2024-03-01T10:15:00+07:00`; the date as written is the
     business date). Rows without a customer are anonymous sales and are left out. Negative amounts
-    (returns) count towards revenue but not as purchases. `as_of` defaults to the last date in the file.
+    (returns) count towards revenue but not as purchases; zero amounts are purchases. `as_of`
+    defaults to the last date in the file.
     """
     header = _header(path)
     date_column = next((name for name in DATE_COLUMNS if name in header), None)

@@ -9,12 +9,18 @@ import polars as pl
 TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 
 
+# A row is a purchase unless its amount is negative (a return in an export); a zero-amount purchase
+# (a gift, a sale paid in full some other way) is still a visit.
+PURCHASE = pl.col("amount") >= 0
+
+
 def purchase_days(transactions: pl.DataFrame) -> pl.DataFrame:
-    """One row per (customer, day) with a positive net spend: several purchases on one day are one."""
+    """One row per (customer, day) with a purchase, and the day's net spend: several purchases on one
+    day are one."""
     return (
         transactions.group_by("customer", "day")
-        .agg(amount=pl.col("amount").sum(), purchases=(pl.col("amount") > 0).sum())
-        .filter(pl.col("amount") > 0)
+        .agg(amount=pl.col("amount").sum(), purchases=PURCHASE.sum())
+        .filter(pl.col("purchases") > 0)
     )
 
 
@@ -22,12 +28,13 @@ def customer_summary(transactions: pl.DataFrame, as_of: date) -> pl.DataFrame:
     """customer, first, last, days, purchases, revenue, first_amount, recency_days, age_days.
 
     `days` counts distinct purchase days; `revenue` is all net spend including negative rows;
-    `first_amount` is the spend of the first purchase day (Gamma-Gamma leaves it out).
+    `day_revenue` the net spend of the purchase days; `first_amount` is the spend of the first
+    purchase day (Gamma-Gamma leaves it out).
     """
     # One pass over the transactions (to customer-days), one over the customer-days: no join.
     daily = transactions.group_by("customer", "day").agg(
-        amount=pl.col("amount").sum(), purchases=(pl.col("amount") > 0).sum())
-    bought = pl.col("amount") > 0
+        amount=pl.col("amount").sum(), purchases=PURCHASE.sum())
+    bought = pl.col("purchases") > 0
     per = daily.group_by("customer").agg(
         revenue=pl.col("amount").sum(),
         first=pl.col("day").filter(bought).min(),
