@@ -91,8 +91,10 @@ class TestOnACsvFile:
 
     def test_churn_winback_list(self, simulated_csv: Path, tmp_path: Path) -> None:
         out = tmp_path / "winback.csv"
-        code, output = run("churn", "--transactions", str(simulated_csv), "--out", str(out))
+        code, output = run("churn", "--transactions", str(simulated_csv), "--out", str(out), "--plot",
+                           str(tmp_path / "churn.png"))
         assert code == 0, output
+        assert (tmp_path / "churn.png").stat().st_size > 1000
         winback = pl.read_csv(out)
         assert winback.height > 0
         values = winback["expected_value_recovered"].to_list()
@@ -139,3 +141,11 @@ class TestOnTheDatabase:
         code, output = run("rfm")
         assert code == 0, output
         assert "RFM segments" in output and "300,000" in output
+
+    def test_program_table_and_plot(self, cli_db: str, session: Session, tmp_path: Path) -> None:
+        make_store(session)
+        make_purchase(session, make_customer(session).id, 300_000)
+        code, output = run("program", "--plot", str(tmp_path / "members.svg"))
+        assert code == 0, output
+        assert "member share of revenue" in output and "100.0%" in output
+        assert "<svg" in (tmp_path / "members.svg").read_text()

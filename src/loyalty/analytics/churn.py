@@ -78,4 +78,7 @@ def churn_report(data: Dataset, clv: ClvOptions, options: WinBackOptions,
                            "winback_customers": winback.height, "value_threshold": threshold,
                            "winback_value": float(winback["expected_value_recovered"].sum() or 0.0),
                            "model": clv.model},
-                  sections={"risk_bands": bands, "by_risk": risk.head(1000)}, warnings=scored.warnings)
+                  sections={"risk_bands": bands, "by_risk": risk.head(1000)}, warnings=scored.warnings,
+                  plot_data={"p_alive": risk["p_alive"]},
+                  display=["customer", "revenue", "last", "p_alive", "expected_value_recovered", "last_store",
+                           *(["contactable"] if "contactable" in winback.columns else [])])

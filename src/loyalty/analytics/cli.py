@@ -52,7 +52,8 @@ def show(report: Report, limit: int) -> None:
         if isinstance(value, dict):
             value = ", ".join(f"{k}={_cell(v) if not isinstance(v, dict) else '{...}'}" for k, v in value.items())
         console.print(f"  {key}: {_cell(value) if not isinstance(value, str) else value}", highlight=False)
-    console.print(_table(report.table, report.title, limit))
+    console.print(_table(report.table.select(report.display) if report.display else report.table, report.title,
+                         limit))
     for name, frame in report.sections.items():
         if frame.height and name != "by_risk":
             console.print(_table(frame, name.replace("_", " "), max(limit, 20)))

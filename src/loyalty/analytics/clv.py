@@ -187,5 +187,7 @@ def clv_report(data: Dataset, options: ClvOptions) -> Report:
         "mean_p_alive": float(np.mean(table["p_alive"].to_numpy())) if table.height else 0.0,
     })
     return Report("clv", "Customer lifetime value", data.as_of, table, summary=summary, sections=sections,
-                  warnings=warnings, plot_data=plot)
+                  warnings=warnings, plot_data=plot,
+                  display=["customer", "x", "revenue", "last", "p_alive", "expected_purchases", "expected_spend",
+                           "clv"])
 

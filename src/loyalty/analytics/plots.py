@@ -73,7 +73,7 @@ def _draw(report: Report, ax: Any) -> None:
         ax.set_ylabel("purchases per customer in the holdout period")
         ax.legend()
     elif report.name in ("clv", "churn"):
-        values = report.table["p_alive"].to_numpy()
+        values = (report.plot_data["p_alive"] if "p_alive" in report.plot_data else report.table["p_alive"]).to_numpy()
         ax.hist(values, bins=20)
         ax.set_xlabel("P(alive)")
         ax.set_ylabel("customers")

@@ -22,6 +22,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     # Arrays for --plot that are not worth putting in the JSON.
     plot_data: dict[str, Any] = field(default_factory=dict)
+    # The columns a terminal table shows (all by default); --out and JSON always have every column.
+    display: list[str] | None = None
 
     def to_json(self, limit: int | None = 100) -> dict[str, Any]:
         """JSON-ready: the summary at the top level, every table as a list of rows (the main one cut at `limit`)."""
