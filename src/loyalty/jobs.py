@@ -1,4 +1,4 @@
-"""Scheduled work: lapse old holds, release pending points, expire due points, forget old keys.
+"""Scheduled work: lapse old holds, release pending points, expire due points and vouchers, forget old keys.
 
 Each job is its own transaction, committed at the job's boundary; each is idempotent, so
 running `loyalty jobs run` twice (or from two machines) changes nothing the second time.
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import run_in_transaction
 from loyalty.ledger import service as ledger
 from loyalty.models import IdempotencyRecord
+from loyalty.rewards import service as rewards
 from loyalty.service import jobs as service_jobs
 
 
@@ -37,6 +38,7 @@ def run_jobs(engine: Engine, now: datetime, *, retention_hours: int = 48) -> lis
         ("lapse holds", "holds", lambda s: ledger.lapse_holds(s, now)),
         ("release pending points", "points", lambda s: ledger.release_pending(s, now)),
         ("expire points", "points", lambda s: ledger.expire_due(s, now)),
+        ("expire vouchers", "vouchers", lambda s: rewards.expire_vouchers(s, now)),
         *service_jobs.jobs(now),
         ("purge idempotency keys", "keys", lambda s: purge_idempotency_keys(s, now, retention_hours)),
     ]

@@ -9,6 +9,7 @@ from loyalty.analytics.endpoints import router as analytics
 from loyalty.customers.endpoints import router as customers
 from loyalty.ledger.endpoints import router as ledger
 from loyalty.programs.endpoints import router as programs
+from loyalty.rewards.endpoints import router as rewards
 from loyalty.service.endpoints import router as service
 from loyalty.stores.endpoints import router as stores
 from loyalty.transactions.endpoints import router as transactions
@@ -29,4 +30,5 @@ def build_router() -> APIRouter:
     for router in (customers, transactions, ledger, stores, programs, service):
         api.include_router(router)
     api.include_router(analytics)
+    api.include_router(rewards)
     return api

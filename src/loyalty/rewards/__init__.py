@@ -1,0 +1,1 @@
+"""Rewards catalogue and vouchers (L7)."""
