@@ -64,3 +64,18 @@ def bgnbd_transactions(rng: np.random.Generator, n: int, r: float, alpha: float,
     when = np.floor(np.concatenate(times))
     spend = (rng.gamma(amount[0], 1.0 / nu[who]) if amount else np.full(who.size, 100.0))
     return {"customer": who.astype(np.float64), "day": when, "amount": np.maximum(np.round(spend * 1000), 1.0)}
+
+
+def pareto_nbd_transactions(rng: np.random.Generator, n: int, r: float, alpha: float, s: float, beta: float,
+                            days: int) -> dict[str, Array]:
+    """Purchase days from a Pareto/NBD process (rates per week, time in days), first purchases over the first
+    12 weeks: Poisson purchases until an exponential lifetime ends. No loop: given the count, a Poisson
+    process's arrival times are uniform on the alive period."""
+    lam = rng.gamma(r, 1.0 / alpha, n) / 7.0
+    mu = rng.gamma(s, 1.0 / beta, n) / 7.0
+    first = rng.uniform(0, 84, n)
+    alive = np.minimum(rng.exponential(1.0 / mu), days - first)
+    repeats = rng.poisson(lam * alive)
+    who = np.concatenate([np.arange(n), np.repeat(np.arange(n), repeats)])
+    when = np.concatenate([first, first[who[n:]] + rng.uniform(0, 1, who.size - n) * alive[who[n:]]])
+    return {"customer": who.astype(np.float64), "day": np.floor(when), "amount": np.full(who.size, 100_000.0)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -52,8 +53,6 @@ class TestRfm:
 
 class TestPareto:
     def test_top_shares_by_hand(self) -> None:
-        import numpy as np
-
         top, curve, gini = concentration(np.array([10, 100, 25, 50, 15]))
         shares = dict(zip(top["top_percent"].to_list(), top["revenue_share"].to_list(), strict=True))
         # ceil(p% of 5): 1 customer for 1-20%, 3 for 50%.
@@ -66,8 +65,6 @@ class TestPareto:
         assert report.summary["top_20_percent_share"] == pytest.approx(1000 / 1735)
 
     def test_equal_customers_have_no_concentration(self) -> None:
-        import numpy as np
-
         _, _, gini = concentration(np.full(100, 7))
         assert gini == pytest.approx(0.0, abs=1e-9)
 
@@ -134,8 +131,6 @@ class TestUplift:
 
 
 def simulated(n: int = 3000, seed: int = 5) -> pl.DataFrame:
-    import numpy as np
-
     from tests.analytics import simulate as sim
 
     data = sim.bgnbd_transactions(np.random.default_rng(seed), n, 0.243, 4.414, 0.793, 2.426, days=364,
@@ -181,3 +176,38 @@ class TestClvSpend:
                        date(2024, 3, 31), "test")
         row = rfm_report(data).table.row(0, named=True)
         assert row["frequency"] == 2 and row["monetary"] == 110
+
+
+class TestHoldout:
+    """Fit on three quarters, predict the fourth: the conditional expectations of both models must match
+    what the simulated customers then did."""
+
+    @staticmethod
+    def dataset(data: dict[str, np.ndarray]) -> Dataset:
+        frame_ = pl.DataFrame({"customer": data["customer"].astype(np.int64), "days": data["day"].astype(np.int64),
+                               "amount": data["amount"].astype(np.int64)}).select(
+            "customer", day=pl.lit(date(2024, 1, 1)) + pl.duration(days=pl.col("days")), amount="amount",
+            store=pl.lit(None, dtype=pl.String))
+        return Dataset(frame_, date(2024, 12, 29), "test")
+
+    def test_pareto_nbd_predicts_the_holdout(self) -> None:
+        from loyalty.analytics.clv import ClvOptions, holdout
+        from tests.analytics import simulate as sim
+
+        data = self.dataset(sim.pareto_nbd_transactions(np.random.default_rng(8), 8000, 0.55, 10.58, 0.61, 11.67,
+                                                        days=364))
+        _, by_x, totals = holdout(data, ClvOptions(model="pareto-nbd", calibration_end=date(2024, 9, 29)))
+        assert totals["predicted"] == pytest.approx(totals["actual"], rel=0.1)
+        assert by_x["customers"].sum() == data.transactions["customer"].filter(
+            data.transactions["day"] < date(2024, 9, 29)).n_unique()
+
+    def test_bgnbd_predicts_the_holdout(self) -> None:
+        from loyalty.analytics.clv import ClvOptions, holdout
+        from tests.analytics import simulate as sim
+
+        data = self.dataset(sim.bgnbd_transactions(np.random.default_rng(9), 8000, 0.243, 4.414, 0.793, 2.426,
+                                                   days=364))
+        _, by_x, totals = holdout(data, ClvOptions(calibration_end=date(2024, 9, 29)))
+        assert totals["predicted"] == pytest.approx(totals["actual"], rel=0.1)
+        # Customers with more calibration purchases are expected, and seen, to buy more.
+        assert by_x["predicted"].to_list() == sorted(by_x["predicted"].to_list())
