@@ -108,6 +108,18 @@ def staff_key(session: Session) -> Iterator[str]:
 
 
 class TestApi:
+    def test_clv_with_a_model_and_a_calibration_period(self, client: TestClient, session: Session,
+                                                      staff_key: str) -> None:
+        regulars(session)
+        response = client.get("/v1/analytics/clv?as_of=2024-12-31&model=pareto-nbd&calibration_end=2024-09-30"
+                              "&time_unit=D&limit=2", headers=auth(staff_key))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body["pareto_nbd"]) >= {"r", "alpha", "s", "beta", "log_likelihood"}
+        # The three who kept buying: visits 21-24 (days 281-327 of 2024) fall after September.
+        assert body["holdout"]["actual"] == 3 * 4
+        assert len(body["rows"]) == 2 and body["total_rows"] == 6
+
     def test_rfm_for_staff(self, client: TestClient, session: Session, shop: Shop, staff_key: str) -> None:
         response = client.get("/v1/analytics/rfm?as_of=2025-03-01", headers=auth(staff_key))
         assert response.status_code == 200, response.text
@@ -147,23 +159,27 @@ class TestApi:
             assert response.status_code == 422, (query, response.text)
 
 
+def regulars(session: Session) -> list[int]:
+    """Six members who bought every fortnight in 2024; three stopped in April, three kept buying."""
+    make_store(session)
+    make_store(session, "HCM1")
+    members = []
+    for index in range(6):
+        customer = make_customer(session, enrolled_at=when("2024-01-01T00:00:00"), consents={"sms": index == 0}).id
+        members.append(customer)
+        stops = 8 if index < 3 else 24
+        for visit in range(stops):
+            day = datetime(2024, 1, 2, 3, tzinfo=UTC) + timedelta(days=14 * visit + index)
+            lines = [{"sku": "SKU1", "category": "dairy" if visit % 3 else "snacks", "quantity": 1,
+                      "unit_price": 100_000 * (index + 1)}]
+            make_purchase(session, customer, 100_000 * (index + 1), occurred_at=day, lines=lines,
+                          store_id="HCM1" if visit == stops - 1 else "HN01")
+    return members
+
+
 class TestChurnOnTheDatabase:
     def test_winback_list_has_store_categories_and_consent(self, session: Session) -> None:
-        make_store(session)
-        make_store(session, "HCM1")
-        # Six members who bought every fortnight for months; three stopped long ago, three still buy.
-        members = []
-        for index in range(6):
-            customer = make_customer(session, enrolled_at=when("2024-01-01T00:00:00"),
-                                     consents={"sms": index == 0}).id
-            members.append(customer)
-            stops = 8 if index < 3 else 24
-            for visit in range(stops):
-                day = datetime(2024, 1, 2, 3, tzinfo=UTC) + timedelta(days=14 * visit + index)
-                lines = [{"sku": "SKU1", "category": "dairy" if visit % 3 else "snacks", "quantity": 1,
-                          "unit_price": 100_000 * (index + 1)}]
-                make_purchase(session, customer, 100_000 * (index + 1), occurred_at=day, lines=lines,
-                              store_id="HCM1" if visit == stops - 1 else "HN01")
+        members = regulars(session)
         options = Options(winback=WinBackOptions(value_quantile=0.0, max_p_alive=0.5))
         report = run_on_database(session, "churn", options, date(2024, 12, 31))
         winback = {row["customer"]: row for row in report.table.to_dicts()}
