@@ -105,11 +105,15 @@ def uplift(data: Dataset) -> dict[str, Any]:
             "members": int(sum(weights)), "enrolment_months": len(estimates), "months_each_side": UPLIFT_MONTHS}
 
 
-def program_report(session: Session, data: Dataset) -> Report:
-    from loyalty.analytics.loader import end_of_day_utc as _end
+def point_value_at(session: Session, data: Dataset) -> int:
+    """Points are valued by the program in force at the as-of date."""
     from loyalty.programs.service import program_at
 
-    point_value = program_at(session, _end(data.as_of, ZoneInfo(data.timezone))).definition.redemption.point_value
+    return program_at(session, end_of_day_utc(data.as_of, ZoneInfo(data.timezone))).definition.redemption.point_value
+
+
+def program_report(session: Session, data: Dataset) -> Report:
+    point_value = point_value_at(session, data)
     assert data.customers is not None
     members = (data.customers.with_columns(month=_month(pl.col("enrolled_on")))
                .group_by("month").agg(enrolled=pl.len()).sort("month")
@@ -163,9 +167,7 @@ def profitability_report(data: Dataset, session: Session | None) -> Report:
     `gross_margin` stays empty unless a cost source is added."""
     point_value = 0
     if session is not None:
-        from loyalty.programs.service import program_at
-
-        point_value = program_at(session).definition.redemption.point_value
+        point_value = point_value_at(session, data)
     tx = data.transactions
     points = pl.col("points") if "points" in tx.columns else pl.lit(0)
 
