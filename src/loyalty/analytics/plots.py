@@ -14,14 +14,19 @@ from loyalty.errors import ValidationFailed
 FORMATS = (".png", ".svg")
 
 
-def _heatmap(ax: Any, matrix: np.ndarray, rows: list[str], cols: list[str], fmt: str) -> None:
+def _heatmap(ax: Any, matrix: np.ndarray, rows: list[str], cols: list[str], fmt: str,
+             labels: list[list[str]] | None = None) -> None:
     image = ax.imshow(matrix, cmap="viridis", aspect="auto")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xticks(range(len(cols)), cols)
     if matrix.size <= 400:
+        bright = 0.6 * float(np.nanmax(matrix)) if np.isfinite(matrix).any() else 0.0
         for (i, j), value in np.ndenumerate(matrix):
             if np.isfinite(value):
-                ax.text(j, i, format(value, fmt), ha="center", va="center", color="white", fontsize=7)
+                text = format(value, fmt) if labels is None else f"{labels[i][j]}\n{format(value, fmt)}"
+                # viridis is light at the top of its range: dark text there, white below.
+                ax.text(j, i, text, ha="center", va="center", color="black" if value > bright else "white",
+                        fontsize=7)
     ax.figure.colorbar(image, ax=ax)
 
 
@@ -49,7 +54,10 @@ def _draw(report: Report, ax: Any) -> None:
         matrix = np.zeros((5, 5))
         for r, f, customers in grid.select("r", "f", "customers").iter_rows():
             matrix[5 - r, f - 1] = customers
-        _heatmap(ax, matrix, [f"R{r}" for r in range(5, 0, -1)], [f"F{f}" for f in range(1, 6)], ".0f")
+        from loyalty.analytics.rfm import SEGMENT_MAP
+
+        names = [list(SEGMENT_MAP[r - 1]) for r in range(5, 0, -1)]
+        _heatmap(ax, matrix, [f"R{r}" for r in range(5, 0, -1)], [f"F{f}" for f in range(1, 6)], ".0f", names)
     elif report.name == "pareto":
         curve = report.plot_data["curve"]
         ax.plot(curve["customer_share"], curve["revenue_share"], label="customers by revenue")
