@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from loyalty.models import LedgerEntry
 from loyalty.models.rewards import Voucher
-from tests.api.test_concurrency import Call, assert_ledger_verifies, count, expect_only, fire
 from tests.api.server import LiveServer
+from tests.api.test_concurrency import Call, assert_ledger_verifies, count, expect_only, fire
 from tests.factories import auth, make_customer, make_key, make_store
 from tests.rewards.helpers import give_points, reward_body
 

@@ -71,7 +71,7 @@ class TestCatalogue:
     ])
     def test_bad_rewards_are_422_and_nothing_is_written(self, counter: Counter, extra: dict[str, object],
                                                         message: str) -> None:
-        response = counter.client.post("/v1/rewards", json=reward_body(**extra), headers=auth(counter.admin))
+        response = counter.client.post("/v1/rewards", json=reward_body("COFFEE", **extra), headers=auth(counter.admin))
         assert response.status_code == 422, response.text
         assert message in response.json()["detail"]
         assert count(counter.session, Reward) == 0

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loyalty.errors import ConfigError
 from loyalty.models.customers import STORE_KINDS
+from loyalty.rewards.schemas import RewardDefinition
 
 
 class _Strict(BaseModel):
@@ -58,6 +59,8 @@ class ProgramDefinition(_Strict):
     expiry: Expiry = Expiry()
     pending_days: int = Field(default=0, ge=0, le=365)
     hold_timeout_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
+    # --- rewards catalogue (L7): omitted leaves the catalogue to the API; see rewards/catalogue.py
+    rewards: list[RewardDefinition] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -67,6 +70,16 @@ class ProgramDefinition(_Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("rewards")
+    @classmethod
+    def _unique_reward_codes(cls, rewards: list[RewardDefinition] | None) -> list[RewardDefinition] | None:
+        first: dict[str, int] = {}
+        for index, reward in enumerate(rewards or []):
+            if reward.code in first:
+                raise ValueError(f"{reward.code!r} is listed twice: rewards[{first[reward.code]}] and rewards[{index}]")
+            first[reward.code] = index
+        return rewards
 
     @model_validator(mode="after")
     def _one_rate_per_kind(self) -> ProgramDefinition:

@@ -20,6 +20,7 @@ from loyalty.errors import ConfigError
 from loyalty.models import ProgramVersion
 from loyalty.programs.earn import EarnCalculator
 from loyalty.programs.schemas import ProgramDefinition, parse_program
+from loyalty.rewards.catalogue import sync_catalogue
 from loyalty.timeutil import add_months, business_date, start_of_business_day, utcnow
 
 DEFAULT_PROGRAM_FILE = Path(__file__).with_name("default.yaml")
@@ -91,12 +92,20 @@ def apply_program(
     """Adds a new version; earlier versions keep governing what happened before `effective_from`."""
     latest = session.scalar(select(func.max(ProgramVersion.version))) or 0
     now = utcnow()
+    _sync_rewards(session, definition, latest, now)
     session.execute(insert(ProgramVersion).values(
         version=latest + 1, name=definition.name, definition=definition.model_dump_json(), source=source,
         effective_from=effective_from or now, created_at=now, created_by=actor,
     ))
     ProgramCache.clear()
     return latest + 1
+
+
+def _sync_rewards(session: Session, definition: ProgramDefinition, latest: int, now: datetime) -> None:
+    """Rewards catalogue (L7): the file's `rewards:` list goes into the rewards table at once."""
+    previous = session.scalar(select(ProgramVersion.definition).where(ProgramVersion.version == latest))
+    before = ProgramDefinition.model_validate(json.loads(previous)).rewards if previous else None
+    sync_catalogue(session, definition.rewards, before, now)
 
 
 class ProgramCache:
