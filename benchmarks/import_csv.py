@@ -29,6 +29,9 @@ from loyalty.stores.service import StoreIn, create_store
 
 def fresh_database(url: str) -> None:
     if url.startswith("postgresql"):
+        name = make_engine(url).url.database or ""
+        if "bench" not in name:
+            raise SystemExit(f"refusing to empty database {name!r}: a benchmark database's name must contain 'bench'")
         engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
