@@ -213,3 +213,15 @@ class TestDepartures:
         assert body == [{"kind": "cancelled", "reason": "price", "count": 2},
                         {"kind": "cancelled", "reason": "service", "count": 1},
                         {"kind": "won_back", "reason": "points", "count": 1}]
+
+
+@pytest.mark.parametrize("query", ["/v1/reports/weekly-review?week_of=0001-01-01",
+                                   "/v1/reports/weekly-review?week_of=9999-12-31",
+                                   "/v1/reports/nps?until=9999-12-31", "/v1/reports/csat?since=0001-01-01",
+                                   "/v1/reports/service-times?since=0001-01-01&until=9999-12-31",
+                                   "/v1/reports/departures?until=9999-12-31"])
+def test_dates_at_the_ends_of_the_calendar_are_a_422(client: TestClient, session: Session, query: str) -> None:
+    key = make_key(session, "admin")
+    response = client.get(query, headers=auth(key))
+    assert response.status_code == 422, response.text
+    assert "out of range" in response.json()["detail"]

@@ -232,6 +232,12 @@ NPS_METHOD = ("NPS = % promoters (9-10) - % detractors (0-6). 95 % interval: Wal
 CSAT_METHOD = "CSAT = % of answers 4 or 5. 95 % interval: Wilson score; ranked by its lower bound."
 
 
+def _check_report_date(day: date, name: str) -> None:
+    # Report windows are shifted by weeks and time zones: dates near year 1 or 9999 would overflow.
+    if not date(1971, 1, 1) <= day <= date(9998, 12, 31):
+        raise ValidationFailed(f"{name} {day.isoformat()} is out of range: use a date between 1971 and 9998")
+
+
 def _range(since: date | None, until: date | None) -> tuple[datetime, datetime]:
     tz = get_settings().tz
     today = business_date(utcnow(), tz)
@@ -239,6 +245,8 @@ def _range(since: date | None, until: date | None) -> tuple[datetime, datetime]:
     end = until or today
     if end < start:
         raise ValidationFailed("until must not be before since")
+    _check_report_date(start, "since")
+    _check_report_date(end, "until")
     return start_of_business_day(start, tz), start_of_business_day(end + timedelta(days=1), tz)
 
 
@@ -288,6 +296,7 @@ def weekly_review(
 
 
 def review(session: Session, week_of: date, weeks: int) -> WeeklyReview:
+    _check_report_date(week_of, "week_of")
     tz = get_settings().tz
     trends = reports.complaint_trends(session, week_of=week_of, weeks=weeks, tz=tz)
     comments, words, phrases = reports.frequent_terms(session, week_of=week_of, tz=tz)
