@@ -15,6 +15,7 @@ from loyalty.auth.service import create_key
 from loyalty.bulk import refresh_statistics
 from loyalty.db import run_in_transaction, session_scope
 from loyalty.demo import generator
+from loyalty.demo.rewards_data import build_rewards_data
 from loyalty.demo.service_data import build_service_data
 from loyalty.imports import rows as importrows
 from loyalty.imports.service import BatchReport, import_customers, import_transactions
@@ -119,6 +120,7 @@ def build_demo(engine: Engine, *, seed: int, customers: int, purchases: int, con
         for result in run_jobs(engine, utcnow()):
             console.print(f"  job {result.name}: {result.count:,} {result.unit}")
         console.print("  " + ": ".join(build_service_data(engine, seed=seed, now=utcnow()).row()))
+        console.print("  " + ": ".join(build_rewards_data(engine, seed=seed, now=utcnow()).row()))
     with session_scope(engine) as session:
         store_id = session.scalar(select(Store.id).where(Store.kind == "retail").order_by(Store.id).limit(1)) or ""
         _, admin_key = create_key(session, role="admin", store_id=None, name="demo-admin")
