@@ -18,6 +18,7 @@ from loyalty.ledger import service as ledger
 from loyalty.models import IdempotencyRecord
 from loyalty.rewards import service as rewards
 from loyalty.service import jobs as service_jobs
+from loyalty.tiers import service as tiers
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ def run_jobs(engine: Engine, now: datetime, *, retention_hours: int = 48) -> lis
         ("expire points", "points", lambda s: ledger.expire_due(s, now)),
         ("expire vouchers", "vouchers", lambda s: rewards.expire_vouchers(s, now)),
         *service_jobs.jobs(now),
+        ("review tiers", "members", lambda s: tiers.review(s, now)),
         ("purge idempotency keys", "keys", lambda s: purge_idempotency_keys(s, now, retention_hours)),
     ]
     return [JobResult(name, run_in_transaction(engine, work), unit) for name, unit, work in jobs]

@@ -12,6 +12,7 @@ from loyalty.programs.endpoints import router as programs
 from loyalty.rewards.endpoints import router as rewards
 from loyalty.service.endpoints import router as service
 from loyalty.stores.endpoints import router as stores
+from loyalty.tiers.endpoints import router as tiers
 from loyalty.transactions.endpoints import router as transactions
 
 
@@ -31,4 +32,5 @@ def build_router() -> APIRouter:
         api.include_router(router)
     api.include_router(analytics)
     api.include_router(rewards)
+    api.include_router(tiers)
     return api

@@ -15,6 +15,7 @@ from loyalty.cli.common import DatabaseOption, console, err_console, friendly_er
 from loyalty.config import get_settings
 from loyalty.db import get_engine, session_scope
 from loyalty.service.cli import service_app, staff_app
+from loyalty.tiers.cli import app as tiers_app
 from loyalty.timeutil import as_utc, utcnow
 
 app = typer.Typer(help="Customer loyalty platform: customers, points ledger, API.", no_args_is_help=True,
@@ -32,6 +33,7 @@ for sub, name in ((program_app, "program"), (keys_app, "keys"), (import_app, "im
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(staff_app, name="staff")
 app.add_typer(service_app, name="service")
+app.add_typer(tiers_app, name="tiers")
 
 DbOpt = Annotated[str | None, DatabaseOption]
 

@@ -1,0 +1,108 @@
+"""Tier queries: the qualifying metric per member (one indexed aggregate) or for everyone (one GROUP BY),
+and the CASE expressions that turn a metric into a tier and a tier code into its rank."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CursorResult,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.orm import Session
+
+from loyalty.models.base import UTCDateTime
+from loyalty.models.customers import Customer
+from loyalty.models.tiers import MemberTier
+from loyalty.models.transactions import Transaction
+from loyalty.programs.schemas import TierProgram
+
+T = Transaction
+
+
+def rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def _contribution(metric: str) -> tuple[ColumnElement[Any], ColumnElement[bool]]:
+    """What one purchase adds to the metric, net of what was returned, and whether it adds anything."""
+    if metric == "spend":
+        return T.amount - T.returned_amount, T.amount > T.returned_amount
+    if metric == "points_earned":
+        return T.points_earned - T.points_reversed, T.points_earned > T.points_reversed
+    # purchases: a purchase counts unless all of it came back (a zero-amount one is not a purchase here)
+    counts = T.amount > T.returned_amount
+    return case((counts, 1), else_=0), counts
+
+
+def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Purchases (returns are netted on the purchase they undo) in [start, end)."""
+    return and_(T.kind == "purchase", T.occurred_at >= start, T.occurred_at < end)
+
+
+def _total(metric: str) -> ColumnElement[int]:
+    value, _ = _contribution(metric)
+    # SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so Python sees an int.
+    return sql_cast(func.coalesce(func.sum(value), 0), BigInteger)
+
+
+def member_metric(session: Session, metric: str, customer_id: int, start: datetime,
+                  end: datetime) -> tuple[int, datetime | None]:
+    """One member's metric in [start, end) and the time of the oldest purchase that counts,
+    read through the (customer_id, occurred_at) index."""
+    _, counts = _contribution(metric)
+    oldest = type_coerce(func.min(case((counts, T.occurred_at), else_=None)), UTCDateTime())
+    row = session.execute(
+        select(_total(metric), oldest).where(T.customer_id == customer_id, _in_window(start, end))
+    ).one()
+    return int(row[0]), row[1]
+
+
+def metrics(metric: str, start: datetime, end: datetime) -> Select[int | None, int]:
+    """Every member's metric in [start, end): customer_id, value (members with a purchase in it)."""
+    return (select(T.customer_id.label("customer_id"), _total(metric).label("value"))
+            .where(T.customer_id.is_not(None), _in_window(start, end))
+            .group_by(T.customer_id))
+
+
+def code_for(tiers: TierProgram, value: ColumnElement[Any]) -> ColumnElement[str]:
+    """The tier a metric value qualifies for."""
+    whens = [(value >= level.threshold, level.code) for level in reversed(tiers.levels[1:])]
+    base = tiers.levels[0].code
+    return case(*whens, else_=base) if whens else sql_cast(base, String)
+
+
+def rank_for(tiers: TierProgram, value: ColumnElement[Any]) -> ColumnElement[int]:
+    whens = [(value >= level.threshold, index) for index, level in reversed(list(enumerate(tiers.levels)))
+             if index]
+    return case(*whens, else_=0) if whens else sql_cast(0, Integer)
+
+
+def rank_of(tiers: TierProgram, code: ColumnElement[Any]) -> ColumnElement[int]:
+    """The rank of a stored tier code; -1 for a code the program no longer has."""
+    return case({level.code: index for index, level in enumerate(tiers.levels)}, value=code, else_=-1)
+
+
+def effective_tier(tiers: TierProgram, at: datetime) -> ColumnElement[str]:
+    """The tier a member has at `at` (an override first), for rows of customers LEFT JOIN member_tiers."""
+    M = MemberTier
+    return case((M.override_until > at, M.override_tier), else_=func.coalesce(M.tier, tiers.levels[0].code))
+
+
+def tier_counts(session: Session, tiers: TierProgram, at: datetime) -> dict[str, int]:
+    """Members per tier in one GROUP BY; every customer is a member, in the base tier until they rise."""
+    members = (select(effective_tier(tiers, at).label("tier")).select_from(Customer)
+               .outerjoin(MemberTier, MemberTier.customer_id == Customer.id).subquery())
+    rows = session.execute(select(members.c.tier, func.count()).group_by(members.c.tier)).all()
+    return {str(code): int(count) for code, count in rows}

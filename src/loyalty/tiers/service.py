@@ -1,0 +1,351 @@
+"""Tiers (L4): qualify on spend, points earned or purchases in a window, never on the spendable balance.
+
+- A purchase upgrades at once when it crosses a higher threshold (`on_purchase`); nothing but a
+  review ever downgrades, so spending points or returning goods never costs a tier on the spot.
+- Reviews fall on the first business day of each month, quarter or year. At review R a member
+  keeps the best tier of (a) what they qualified for in the window that closed at R (for a
+  calendar-year window, the last complete year) and (b) what they qualify for now; if that is
+  lower than their tier, they move down `grace_days` after R, once (reviewed_at = R).
+- An admin override wins until its end date; then the earned tier shows again.
+
+Windows are half-open [start, end) in the program's time zone. "Now" includes the moment itself.
+A rolling window of N months on business day D starts on the day after D minus N months, so a
+purchase counts through the day before the same date N months later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from loyalty.customers.service import require_customer
+from loyalty.errors import Conflict, NotFound, ValidationFailed
+from loyalty.models.tiers import MemberTier, TierHistory
+from loyalty.programs.schemas import TierLevel, TierPerks, TierProgram
+from loyalty.programs.service import ActiveProgram, program_at
+from loyalty.tiers import repository
+from loyalty.timeutil import add_months, as_utc, business_date, start_of_business_day, utcnow
+
+_MT = cast(Table, MemberTier.__table__)
+_HISTORY = cast(Table, TierHistory.__table__)
+_TICK = timedelta(microseconds=1)
+_REVIEW_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+REVIEW_ACTOR = "job:tier-review"
+
+
+@dataclass(frozen=True, slots=True)
+class TierChange:
+    customer_id: int
+    from_tier: str | None
+    to_tier: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    metric: str
+    value: int                   # the qualifying metric in the current window, net of returns
+    window_start: date           # first business day of the current window
+    tier: str                    # the tier in force (an active override first)
+    earned_tier: str             # the tier earned by qualification
+    since: datetime | None       # when the earned tier was reached (None: base tier, never evaluated)
+    keeps_tier: bool             # value already reaches the earned tier's threshold
+    next_tier: TierLevel | None  # the level above `tier`; None at the top
+    missing: int                 # how much more of the metric reaches next_tier now (0 at the top)
+    # The last business day on which `missing` more is enough: Dec 31 for a calendar year; for a
+    # rolling window, the day before the oldest counted purchase leaves it (None: nothing counts yet,
+    # so the whole threshold is needed within any one window).
+    deadline: date | None
+    next_review: date            # the next review (downgrades take effect grace_days after it)
+    override_tier: str | None
+    override_reason: str | None
+    override_until: datetime | None
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+def _tiers(program: ActiveProgram) -> TierProgram | None:
+    return program.definition.tiers
+
+
+def current_window(program: ActiveProgram, tiers: TierProgram, at: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the window that counts at `at`, the moment itself included."""
+    today = business_date(at, program.tz)
+    window = tiers.qualification.window
+    if window.rolling_months is None:
+        first = date(today.year, 1, 1)
+    else:
+        first = add_months(today, -window.rolling_months) + timedelta(days=1)
+    return start_of_business_day(first, program.tz), as_utc(at) + _TICK
+
+
+def review_window(program: ActiveProgram, tiers: TierProgram, review: datetime) -> tuple[datetime, datetime]:
+    """The window that closed at review R: the last complete calendar year, or the N months before R."""
+    day = business_date(review, program.tz)
+    window = tiers.qualification.window
+    if window.rolling_months is None:
+        return (start_of_business_day(date(day.year - 1, 1, 1), program.tz),
+                start_of_business_day(date(day.year, 1, 1), program.tz))
+    return start_of_business_day(add_months(day, -window.rolling_months), program.tz), review
+
+
+def last_review_day(tiers: TierProgram, today: date) -> date:
+    every = tiers.qualification.review.every
+    if every == "year":
+        return date(today.year, 1, 1)
+    if every == "quarter":
+        return date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+    return date(today.year, today.month, 1)
+
+
+def next_review_day(tiers: TierProgram, today: date) -> date:
+    return add_months(last_review_day(tiers, today), _REVIEW_MONTHS[tiers.qualification.review.every])
+
+
+# --- lookups for other domains ---------------------------------------------------------------
+
+def member_tier(session: Session, customer_id: int, at: datetime | None = None) -> str | None:
+    """The member's tier at `at` (now by default): an active override first, then the earned tier,
+    else the base tier. None when the program in force has no tiers."""
+    at = at or utcnow()
+    tiers = _tiers(program_at(session, at))
+    if tiers is None:
+        return None
+    row = session.execute(select(MemberTier.tier, MemberTier.override_tier, MemberTier.override_until)
+                          .where(MemberTier.customer_id == customer_id)).one_or_none()
+    if row is None:
+        return tiers.levels[0].code
+    if row.override_until is not None and row.override_until > at:
+        return str(row.override_tier)
+    return str(row.tier)
+
+
+def perks(program: ActiveProgram, tier: str | None) -> TierPerks | None:
+    """The perks of a tier in this program; None without tiers or for a code it does not know."""
+    tiers = _tiers(program)
+    level = tiers.level(tier) if tiers is not None and tier is not None else None
+    return level.perks if level is not None else None
+
+
+def meets_tier(program: ActiveProgram, tier: str | None, min_tier: str | None) -> bool:
+    """Whether `tier` is `min_tier` or above it in the program's order of levels."""
+    if min_tier is None:
+        return True
+    tiers = _tiers(program)
+    if tiers is None or tier is None:
+        return tier == min_tier
+    wanted = tiers.rank(min_tier)
+    return tier == min_tier if wanted < 0 else tiers.rank(tier) >= wanted
+
+
+# --- upgrades --------------------------------------------------------------------------------
+
+def _history(session: Session, customer_id: int, from_tier: str | None, to_tier: str, reason: str, at: datetime,
+             actor: str, note: str | None = None) -> None:
+    session.execute(insert(_HISTORY).values(customer_id=customer_id, from_tier=from_tier, to_tier=to_tier,
+                                            reason=reason, note=note, at=at, actor=actor))
+
+
+def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: datetime, *,
+                actor: str = "system") -> TierChange | None:
+    """Re-evaluates one member after a purchase at `at`: one indexed aggregate, then an upgrade if a
+    higher threshold is crossed. Never downgrades (returns and spending wait for the review)."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return None
+    start, end = current_window(program, tiers, at)
+    value, _ = repository.member_metric(session, tiers.qualification.metric, customer_id, start, end)
+    reached = tiers.qualifying(value)
+    row = session.execute(select(MemberTier.tier).where(MemberTier.customer_id == customer_id)
+                          .with_for_update()).one_or_none()
+    base = tiers.levels[0].code
+    if row is None:
+        session.execute(insert(_MT).values(customer_id=customer_id, tier=reached.code, since=at,
+                                           qualified_value=value))
+        if reached.code == base:
+            return None
+        _history(session, customer_id, base, reached.code, "upgrade", at, actor)
+        return TierChange(customer_id, base, reached.code, "upgrade", at)
+    if tiers.rank(reached.code) <= tiers.rank(row.tier):
+        session.execute(update(_MT).where(_MT.c.customer_id == customer_id).values(qualified_value=value))
+        return None
+    session.execute(update(_MT).where(_MT.c.customer_id == customer_id)
+                    .values(tier=reached.code, since=at, qualified_value=value))
+    _history(session, customer_id, row.tier, reached.code, "upgrade", at, actor)
+    return TierChange(customer_id, row.tier, reached.code, "upgrade", at)
+
+
+def recompute_all(session: Session, program: ActiveProgram, at: datetime, *, actor: str = "job:tier-recompute") -> int:
+    """`on_purchase` for every member with a purchase in the window, in five set-based statements
+    (after an import, or to apply a new program's thresholds). Upgrades only; returns how many rose."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return 0
+    start, end = current_window(program, tiers, at)
+    m = repository.metrics(tiers.qualification.metric, start, end).subquery("m")
+    reached, reached_rank = repository.code_for(tiers, m.c.value), repository.rank_for(tiers, m.c.value)
+    rises = reached_rank > repository.rank_of(tiers, _MT.c.tier)
+    has_row = exists().where(_MT.c.customer_id == m.c.customer_id)
+    base = tiers.levels[0].code
+    columns = ["customer_id", "from_tier", "to_tier", "reason", "at", "actor"]
+    # History first, while member_tiers still holds the tiers they rise from.
+    risen = session.execute(insert(_HISTORY).from_select(columns, select(
+        _MT.c.customer_id, _MT.c.tier, reached, literal("upgrade"), literal(at, MemberTier.since.type), literal(actor),
+    ).select_from(_MT.join(m, m.c.customer_id == _MT.c.customer_id)).where(rises)).returning(_HISTORY.c.id))
+    new = session.execute(insert(_HISTORY).from_select(columns, select(
+        m.c.customer_id, literal(base), reached, literal("upgrade"), literal(at, MemberTier.since.type), literal(actor),
+    ).where(~has_row, reached_rank > 0)).returning(_HISTORY.c.id))
+    session.execute(update(_MT).where(_MT.c.customer_id == m.c.customer_id).values(
+        tier=case((rises, reached), else_=_MT.c.tier),
+        since=case((rises, literal(at, MemberTier.since.type)), else_=_MT.c.since),
+        qualified_value=m.c.value,
+    ))
+    session.execute(update(_MT).where(_MT.c.qualified_value != 0,
+                                      ~exists().where(m.c.customer_id == _MT.c.customer_id))
+                    .values(qualified_value=0))
+    session.execute(insert(_MT).from_select(["customer_id", "tier", "since", "qualified_value"], select(
+        m.c.customer_id, reached, literal(at, MemberTier.since.type), m.c.value).where(~has_row)))
+    return len(risen.all()) + len(new.all())
+
+
+# --- reviews and overrides -------------------------------------------------------------------
+
+def end_overrides(session: Session, now: datetime, *, actor: str = REVIEW_ACTOR) -> int:
+    """Overrides past their end date end, each with an 'override_end' in the history at its end date."""
+    due = and_(_MT.c.override_until.is_not(None), _MT.c.override_until <= now)
+    session.execute(insert(_HISTORY).from_select(
+        ["customer_id", "from_tier", "to_tier", "reason", "note", "at", "actor"],
+        select(_MT.c.customer_id, _MT.c.override_tier, _MT.c.tier, literal("override_end"),
+               literal("the override reached its end date"), _MT.c.override_until, literal(actor)).where(due)))
+    ended = session.execute(update(_MT).where(due).values(override_tier=None, override_reason=None,
+                                                          override_until=None))
+    return repository.rowcount(ended)
+
+
+def review(session: Session, now: datetime, *, actor: str = REVIEW_ACTOR) -> int:
+    """The scheduled review: ends due overrides, then, from `grace_days` after the latest review day,
+    moves down members below their tier, each member once per review. Returns the changes made."""
+    changed = end_overrides(session, now, actor=actor)
+    program = program_at(session, now)
+    tiers = _tiers(program)
+    if tiers is None:
+        return changed
+    review_at = start_of_business_day(last_review_day(tiers, business_date(now, program.tz)), program.tz)
+    grace = tiers.qualification.review.grace_days
+    if now < review_at + timedelta(days=grace):
+        return changed
+    metric = tiers.qualification.metric
+    closed = repository.metrics(metric, *review_window(program, tiers, review_at)).subquery("closed")
+    current = repository.metrics(metric, *current_window(program, tiers, now)).subquery("current")
+    closed_value, current_value = func.coalesce(closed.c.value, 0), func.coalesce(current.c.value, 0)
+    best = func.max(closed_value, current_value) if session.get_bind().dialect.name == "sqlite" \
+        else func.greatest(closed_value, current_value)
+    pending = or_(_MT.c.reviewed_at.is_(None), _MT.c.reviewed_at < review_at)
+    targets = (select(_MT.c.customer_id.label("customer_id"), best.label("value"))
+               .select_from(_MT.outerjoin(closed, closed.c.customer_id == _MT.c.customer_id)
+                            .outerjoin(current, current.c.customer_id == _MT.c.customer_id))
+               .where(pending, _MT.c.since < review_at)).subquery("targets")
+    target = repository.code_for(tiers, targets.c.value)
+    falls = and_(_MT.c.customer_id == targets.c.customer_id,
+                 repository.rank_for(tiers, targets.c.value) < repository.rank_of(tiers, _MT.c.tier))
+    on_day = business_date(review_at, program.tz).isoformat()
+    moved = session.execute(insert(_HISTORY).from_select(
+        ["customer_id", "from_tier", "to_tier", "reason", "note", "at", "actor"],
+        select(_MT.c.customer_id, _MT.c.tier, target, literal("review_downgrade"),
+               literal(f"below the tier's threshold at the review of {on_day}, after {grace} days' grace"),
+               literal(now, MemberTier.since.type), literal(actor)).select_from(_MT).where(falls))
+        .returning(_HISTORY.c.id))
+    session.execute(update(_MT).where(falls).values(tier=target, since=now, qualified_value=targets.c.value))
+    session.execute(update(_MT).where(pending).values(reviewed_at=review_at))
+    # Counted through RETURNING: an INSERT ... SELECT's rowcount is -1 through psycopg here.
+    return changed + len(moved.all())
+
+
+def require_tiers(program: ActiveProgram) -> TierProgram:
+    tiers = _tiers(program)
+    if tiers is None:
+        raise NotFound("the program in force has no tiers; add a tiers: section to the program file")
+    return tiers
+
+
+def set_override(session: Session, customer_id: int, *, tier: str, reason: str, until: datetime, actor: str,
+                 now: datetime) -> None:
+    """Puts a member in `tier` until `until`, whatever they qualify for; the history says who and why."""
+    program = program_at(session, now)
+    tiers = require_tiers(program)
+    if tiers.level(tier) is None:
+        raise ValidationFailed(f"tier: {tier!r} is not a tier of the program; use one of "
+                               f"{', '.join(level.code for level in tiers.levels)}")
+    if not reason.strip():
+        raise ValidationFailed("reason: say why the member gets this tier")
+    if until <= now:
+        raise ValidationFailed("until: the override must end in the future")
+    if until > now + timedelta(days=10 * 366):  # compared before conversion: year 9999 must not overflow
+        raise ValidationFailed("until: an override lasts at most 10 years")
+    require_customer(session, customer_id)
+    before = member_tier(session, customer_id, now)
+    on_purchase(session, program, customer_id, now, actor=actor)  # makes sure the member has a row
+    session.execute(update(_MT).where(_MT.c.customer_id == customer_id)
+                    .values(override_tier=tier, override_reason=reason.strip(), override_until=until))
+    _history(session, customer_id, before, tier, "override", now, actor,
+             f"{reason.strip()} (until {as_utc(until).isoformat()})")
+
+
+def end_override(session: Session, customer_id: int, *, actor: str, now: datetime) -> None:
+    require_customer(session, customer_id)
+    row = session.execute(select(MemberTier.tier, MemberTier.override_tier, MemberTier.override_until)
+                          .where(MemberTier.customer_id == customer_id).with_for_update()).one_or_none()
+    if row is None or row.override_until is None or row.override_until <= now:
+        raise Conflict(f"customer {customer_id} has no active tier override")
+    session.execute(update(_MT).where(_MT.c.customer_id == customer_id)
+                    .values(override_tier=None, override_reason=None, override_until=None))
+    _history(session, customer_id, row.override_tier, row.tier, "override_end", now, actor, "ended by an admin")
+
+
+# --- progress and counts ---------------------------------------------------------------------
+
+def progress(session: Session, program: ActiveProgram, customer_id: int, at: datetime) -> Progress:
+    """Where a member stands: tier, metric, what is missing to the next tier and by when."""
+    tiers = require_tiers(program)
+    start, end = current_window(program, tiers, at)
+    metric = tiers.qualification.metric
+    value, oldest = repository.member_metric(session, metric, customer_id, start, end)
+    row = session.get(MemberTier, customer_id)
+    base = tiers.levels[0]
+    earned = row.tier if row is not None else base.code
+    override = row is not None and row.override_until is not None and row.override_until > at
+    tier = row.override_tier if override and row is not None and row.override_tier else earned
+    rank = max(tiers.rank(tier), 0)  # a code the program no longer has counts as the base tier
+    next_tier = tiers.levels[rank + 1] if rank + 1 < len(tiers.levels) else None
+    today = business_date(at, program.tz)
+    window = tiers.qualification.window
+    deadline: date | None
+    if window.rolling_months is None:
+        deadline = date(today.year, 12, 31)
+    elif oldest is not None:
+        deadline = add_months(business_date(oldest, program.tz), window.rolling_months) - timedelta(days=1)
+    else:
+        deadline = None
+    earned_level = tiers.level(earned)
+    return Progress(
+        metric=metric, value=value, window_start=business_date(start, program.tz), tier=tier, earned_tier=earned,
+        since=row.since if row is not None else None,
+        keeps_tier=earned_level is None or value >= earned_level.threshold,
+        next_tier=next_tier, missing=max(0, next_tier.threshold - value) if next_tier else 0,
+        deadline=deadline, next_review=next_review_day(tiers, today),
+        override_tier=row.override_tier if override and row is not None else None,
+        override_reason=row.override_reason if override and row is not None else None,
+        override_until=row.override_until if override and row is not None else None,
+    )
+
+
+def counts(session: Session, program: ActiveProgram, at: datetime) -> list[tuple[TierLevel, int]]:
+    """Each level with the members in it at `at` (overrides included), in the program's order."""
+    tiers = require_tiers(program)
+    found = repository.tier_counts(session, tiers, at)
+    return [(level, found.get(level.code, 0)) for level in tiers.levels]
