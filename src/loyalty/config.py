@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # Where customers open survey links (the /s/{token} page), e.g. https://loyalty.example.vn
     public_url: str = "http://127.0.0.1:8000"
+    # E-mail delivery of survey invitations by `loyalty jobs run`. Unset host: nothing is sent and
+    # invitations are only listed for an integration (GET /v1/surveys/{id}/invitations).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = Field(default=20, ge=1, le=300)
+    # The From: address, e.g. "Cửa hàng ABC <khaosat@abc.vn>"; required once smtp_host is set.
+    mail_from: str | None = None
+    # At most this many invitations are e-mailed per job run; the rest go out on the next runs.
+    mail_invitations_per_run: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod
@@ -59,6 +71,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _mail_needs_sender(self) -> Settings:
+        if self.smtp_host and not (self.mail_from and "@" in self.mail_from):
+            raise ValueError("LOYALTY_MAIL_FROM (an e-mail address) is required when LOYALTY_SMTP_HOST is set")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

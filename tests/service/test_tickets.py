@@ -294,6 +294,62 @@ class TestBreaches:
         assert body["breached_at"] is not None
 
 
+class TestResolutionBreaches:
+    def test_the_job_marks_open_tickets_past_their_resolution_time(
+        self, client: TestClient, session: Session, engine: Any, desk: dict[str, Any],
+    ) -> None:
+        overdue = _open(client, desk["admin"], desk["customer"]).json()
+        _respond(client, desk["lan_key"], overdue["id"])  # answered in time: only resolution can breach
+        resolved = _open(client, desk["admin"], desk["customer"]).json()
+        _respond(client, desk["lan_key"], resolved["id"])
+        _status(client, desk["lan_key"], resolved["id"], "resolved")
+        waiting = _open(client, desk["admin"], desk["customer"]).json()
+        _respond(client, desk["lan_key"], waiting["id"], wait=True)
+        due = datetime.fromisoformat(overdue["resolution_due_at"])
+        assert due - datetime.fromisoformat(overdue["created_at"]) == timedelta(hours=72)
+
+        assert run_in_transaction(engine, lambda s: mark_breaches(s, due - timedelta(seconds=1))) == 0
+        assert run_in_transaction(engine, lambda s: mark_breaches(s, due + timedelta(minutes=1))) == 2
+        assert run_in_transaction(engine, lambda s: mark_breaches(s, due + timedelta(days=3))) == 0  # idempotent
+        body = client.get(f"/v1/tickets/{overdue['id']}", headers=auth(desk["tuan_key"])).json()
+        assert body["resolution_breached_at"] and body["breached_at"] is None
+        assert body["escalated_to_id"] == desk["tuan"]
+        assert body["events"][-1]["kind"] == "overdue" and body["events"][-1]["owner_id"] == desk["tuan"]
+        listed = client.get("/v1/tickets?overdue=true", headers=auth(desk["tuan_key"])).json()["items"]
+        assert sorted(t["id"] for t in listed) == sorted([overdue["id"], waiting["id"]])
+        assert client.get(f"/v1/tickets/{resolved['id']}",
+                          headers=auth(desk["tuan_key"])).json()["resolution_breached_at"] is None
+        assert count(session, TicketEvent, TicketEvent.kind == "overdue") == 2
+
+    def test_an_unanswered_ticket_breaches_both_in_turn(self, client: TestClient, engine: Any,
+                                                        desk: dict[str, Any]) -> None:
+        ticket = _open(client, desk["admin"], desk["customer"]).json()
+        first = datetime.fromisoformat(ticket["first_response_due_at"])
+        resolution = datetime.fromisoformat(ticket["resolution_due_at"])
+        assert run_in_transaction(engine, lambda s: mark_breaches(s, first + timedelta(minutes=1))) == 1
+        assert run_in_transaction(engine, lambda s: mark_breaches(s, resolution + timedelta(minutes=1))) == 1
+        body = client.get(f"/v1/tickets/{ticket['id']}", headers=auth(desk["admin"])).json()
+        assert body["breached_at"] < body["resolution_breached_at"]
+        assert [e["kind"] for e in body["events"]][-2:] == ["breached", "overdue"]
+
+    def test_resolving_late_counts_and_shows_in_the_service_times_report(
+        self, client: TestClient, engine: Any, desk: dict[str, Any],
+    ) -> None:
+        ticket = _open(client, desk["admin"], desk["customer"]).json()["id"]
+        _respond(client, desk["lan_key"], ticket)
+        past = datetime.now(UTC) - timedelta(hours=1)
+        run_in_transaction(engine, lambda s: s.execute(
+            update(Ticket).where(Ticket.id == ticket).values(resolution_due_at=past)))
+        body = _status(client, desk["lan_key"], ticket, "resolved").json()
+        assert body["resolution_breached_at"] is not None and body["events"][-2]["kind"] == "overdue"
+        on_time = _open(client, desk["admin"], desk["customer"]).json()["id"]
+        _respond(client, desk["lan_key"], on_time)
+        _status(client, desk["lan_key"], on_time, "resolved")
+        rows = client.get("/v1/reports/service-times", headers=auth(desk["admin"])).json()
+        hn = next(r for r in rows if r["key"] == "HN01")
+        assert (hn["tickets"], hn["resolved"], hn["breached"], hn["overdue"]) == (2, 2, 0, 1)
+
+
 class TestMoreTransitions:
     def test_new_to_resolved_when_answered_without_an_owner(self, client: TestClient, session: Session,
                                                             desk: dict[str, Any]) -> None:

@@ -80,7 +80,8 @@ _CACHE_SECONDS = 30.0
 
 
 def authenticate(session: Session, presented: str | None) -> Principal:
-    """Checks a presented key; verified keys are cached briefly (a revocation takes up to 30 s)."""
+    """Checks a presented key; verified keys are cached briefly (a revocation or a staff member's
+    deactivation takes up to 30 s in processes other than the one that made it)."""
     if not presented:
         raise Unauthenticated("send your API key as 'Authorization: Bearer lk_...' or 'X-API-Key: lk_...'")
     fingerprint = _hash(presented)
@@ -90,12 +91,17 @@ def authenticate(session: Session, presented: str | None) -> Principal:
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
         raise Unauthenticated("this is not a loyalty API key")
-    found = session.execute(select(ApiKey, StaffApiKey.staff_id)
+    found = session.execute(select(ApiKey, StaffApiKey.staff_id, StaffMember.active)
                             .outerjoin(StaffApiKey, StaffApiKey.api_key_id == ApiKey.id)
+                            .outerjoin(StaffMember, StaffMember.id == StaffApiKey.staff_id)
                             .where(ApiKey.prefix == parts[1])).one_or_none()
-    key, staff_id = found if found is not None else (None, None)
+    key, staff_id, staff_active = found if found is not None else (None, None, None)
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.secret_hash, _hash(parts[2])):
         raise Unauthenticated("the API key is unknown or revoked")
+    if staff_id is not None and not staff_active:
+        # Deactivating a staff member clears the cache of the process that did it; other
+        # processes refuse the key once its cache entry is 30 s old.
+        raise Unauthenticated("the staff member this API key belongs to is no longer active")
     principal = Principal(key.id, key.role, key.store_id, key.name, staff_id)
     with _cache_lock:
         _cache[fingerprint] = (principal, time.monotonic())

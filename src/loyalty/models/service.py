@@ -148,6 +148,7 @@ class SurveyInvitation(Base):
         # A purchase triggers a survey at most once, however often the job runs.
         UniqueConstraint("survey_id", "transaction_id", name="per_purchase"),
         Index("ix_survey_invitations_customer_time", "customer_id", "created_at"),
+        Index("ix_survey_invitations_unsent", "sent_at", "send_after"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -160,6 +161,12 @@ class SurveyInvitation(Base):
     send_after: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
+    # E-mail delivery (migration 0006): set once the SMTP server accepted the message.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    # A sender's claim: others leave the invitation alone until then (a crashed sender's claim lapses).
+    sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SurveyResponse(Base):
@@ -200,6 +207,7 @@ class Ticket(Base):
         Index("ix_tickets_store_status", "store_id", "status"),
         Index("ix_tickets_customer", "customer_id", "created_at"),
         Index("ix_tickets_due", "first_response_due_at"),
+        Index("ix_tickets_resolution_due", "resolution_due_at"),
         Index("ix_tickets_created", "created_at"),
     )
 
@@ -221,7 +229,9 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first response late
+    # Not resolved by resolution_due_at (migration 0006); stays set when a ticket is reopened.
+    resolution_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     escalated_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -51,10 +51,59 @@ def staff_list(database_url: DbOpt = None) -> None:
     use_database(database_url)
     with session_scope() as session:
         members = list_staff(session)
-    table = Table("id", "name", "e-mail", "role", "stores")
+    table = Table("id", "name", "e-mail", "role", "active", "stores")
     for m in members:
-        table.add_row(str(m.id), m.name, m.email, m.role, ", ".join(m.stores))
+        table.add_row(str(m.id), m.name, m.email, m.role, "yes" if m.active else "[red]no[/red]", ", ".join(m.stores))
     console.print(table)
+
+
+def _change_staff(staff_id: int, changes: dict[str, object], database_url: str | None) -> None:
+    from pydantic import ValidationError
+
+    from loyalty.auth.service import clear_cache
+    from loyalty.service.schemas import StaffPatch
+    from loyalty.service.staff import to_out, update_staff
+
+    use_database(database_url)
+    try:
+        data = StaffPatch.model_validate(changes)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        console.print(f"[red]error:[/red] {'.'.join(map(str, error['loc']))}: {error['msg']}")
+        raise typer.Exit(2) from None
+    with friendly_errors(), session_scope() as session:
+        out = to_out(session, update_staff(session, staff_id, data))
+    clear_cache()  # this process only; a running server refuses the keys within 30 s
+    console.print(f"staff member {out.id}: {out.name} ({out.role}), "
+                  f"{'[green]active[/green]' if out.active else '[red]inactive[/red]'}, "
+                  f"stores: {', '.join(out.stores) or '-'}")
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(staff_id: Annotated[int, typer.Argument(min=1)], database_url: DbOpt = None) -> None:
+    """Deactivate a staff member: their agent/manager keys stop working and round-robin skips them.
+
+    A running server refuses their keys within 30 s (at once through PATCH /v1/staff/ID). Tickets
+    they own stay theirs until a manager reassigns them.
+    """
+    _change_staff(staff_id, {"active": False}, database_url)
+
+
+@staff_app.command("activate")
+def staff_activate(staff_id: Annotated[int, typer.Argument(min=1)], database_url: DbOpt = None) -> None:
+    """Reactivate a staff member (their existing keys work again)."""
+    _change_staff(staff_id, {"active": True}, database_url)
+
+
+@staff_app.command("stores")
+def staff_stores(
+    staff_id: Annotated[int, typer.Argument(min=1)],
+    store: Annotated[list[str] | None, typer.Option(help="a store they cover from now on (repeat for several)")]
+    = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Replace the stores a staff member covers (no --store: none)."""
+    _change_staff(staff_id, {"stores": store or []}, database_url)
 
 
 @service_app.command("sla")

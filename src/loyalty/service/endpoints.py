@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from loyalty.api.deps import AdminKey, Outcome, ReadSession, WriteDep, require_roles
 from loyalty.api.limits import MAX_ID, IdPath
 from loyalty.auth.service import Principal
+from loyalty.auth.service import clear_cache as clear_key_cache
 from loyalty.config import get_settings
 from loyalty.db import session_factory
 from loyalty.errors import ValidationFailed
@@ -36,6 +37,7 @@ from loyalty.service.schemas import (
     ScoreRowOut,
     StaffIn,
     StaffOut,
+    StaffPatch,
     Status,
     StatusIn,
     SurveyIn,
@@ -64,6 +66,18 @@ def create_staff(data: StaffIn, _: AdminKey, write: WriteDep) -> JSONResponse:
     def work(session: Session) -> Outcome:
         return Outcome(201, staff.to_out(session, staff.create_staff(session, data)))
     return write.run(data, work)
+
+
+@router.patch("/staff/{staff_id}", response_model=StaffOut, tags=["staff"],
+              summary="Deactivate or reactivate a staff member, or replace the stores they cover")
+def update_staff(staff_id: IdPath, data: StaffPatch, _: AdminKey, write: WriteDep) -> JSONResponse:
+    def work(session: Session) -> Outcome:
+        return Outcome(200, staff.to_out(session, staff.update_staff(session, staff_id, data)))
+    response = write.run(data, work)
+    # After the commit: this process forgets verified keys at once, so a deactivated person's
+    # keys fail on their next request here. Other server processes notice within 30 s.
+    clear_key_cache()
+    return response
 
 
 @router.get("/staff", response_model=list[StaffOut], tags=["staff"])
@@ -107,13 +121,14 @@ def list_tickets(
     store_id: Annotated[str | None, Query(max_length=32)] = None,
     owner_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    breached: bool | None = None,
+    breached: Annotated[bool | None, Query(description="first response late")] = None,
+    overdue: Annotated[bool | None, Query(description="not resolved by the resolution due time")] = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="ticket id from next_before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TicketPage:
     found = tickets.list_tickets(session, staff.scope_of(session, principal), status=status, store_id=store_id,
-                                 owner_id=owner_id, breached=breached, customer_id=customer_id, before=before,
-                                 limit=limit)
+                                 owner_id=owner_id, breached=breached, customer_id=customer_id, overdue=overdue,
+                                 before=before, limit=limit)
     return TicketPage(items=[tickets.to_out(session, t, with_events=False) for t in found],
                       next_before=found[-1].id if len(found) == limit else None)
 

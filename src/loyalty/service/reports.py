@@ -147,11 +147,15 @@ class TimeRow:
     resolved: int
     avg_first_response_hours: float | None
     avg_resolution_hours: float | None
+    overdue: int = 0  # resolution breaches: not resolved by the resolution due time
 
 
 def service_times(session: Session, *, by: str, since: datetime, until: datetime,
                   stores: frozenset[str] | None = None) -> list[TimeRow]:
-    """Per store or per owner: how fast the first answer came and how fast tickets were resolved."""
+    """Per store or per owner: how fast the first answer came and how fast tickets were resolved.
+
+    `breached` counts late first responses, `overdue` tickets not resolved by their resolution
+    due time (marked by the SLA job, or when resolved late)."""
     key = Ticket.store_id if by == "store" else cast(Ticket.owner_id, Float)
     name = literal(None) if by == "store" else func.max(StaffMember.name)
     response = hours_between(session, Ticket.created_at, Ticket.first_response_at)
@@ -160,7 +164,7 @@ def service_times(session: Session, *, by: str, since: datetime, until: datetime
                     func.count(Ticket.first_response_at).label("responded"),
                     func.sum(case((Ticket.first_response_at <= Ticket.first_response_due_at, 1), else_=0)),
                     func.count(Ticket.breached_at), func.count(Ticket.resolved_at),
-                    func.avg(response), func.avg(resolution))
+                    func.avg(response), func.avg(resolution), func.count(Ticket.resolution_breached_at))
              .outerjoin(StaffMember, StaffMember.id == Ticket.owner_id)
              .where(Ticket.created_at >= since, Ticket.created_at < until)
              .group_by(key).order_by(key))
@@ -169,8 +173,8 @@ def service_times(session: Session, *, by: str, since: datetime, until: datetime
     return [TimeRow(None if k is None else (str(int(k)) if by == "owner" else str(k)), n, int(total), int(answered),
                     int(within or 0), int(breached), int(resolved),
                     None if avg_response is None else round(float(avg_response), 1),
-                    None if avg_resolution is None else round(float(avg_resolution), 1))
-            for k, n, total, answered, within, breached, resolved, avg_response, avg_resolution
+                    None if avg_resolution is None else round(float(avg_resolution), 1), int(overdue))
+            for k, n, total, answered, within, breached, resolved, avg_response, avg_resolution, overdue
             in session.execute(query).all()]
 
 

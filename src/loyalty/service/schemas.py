@@ -39,6 +39,15 @@ class StaffIn(Strict):
     stores: list[str] = Field(default_factory=list, max_length=200)
 
 
+class StaffPatch(Strict):
+    """Change who a staff member is for the desk; fields left out stay as they are."""
+
+    stores: list[str] | None = Field(default=None, max_length=200,
+                                     description="the stores they cover from now on (replaces the list)")
+    active: bool | None = Field(default=None, description="false: their keys stop working and no tickets "
+                                                          "are assigned to them by rule")
+
+
 class StaffOut(BaseModel):
     id: int
     name: str
@@ -171,7 +180,9 @@ class TicketOut(BaseModel):
     first_response_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
-    breached_at: datetime | None
+    breached_at: datetime | None = Field(description="when the first response became late")
+    resolution_breached_at: datetime | None = Field(
+        description="when the ticket became overdue: not resolved by resolution_due_at")
     escalated_to_id: int | None
     events: list[TicketEventOut] = Field(default_factory=list)
 
@@ -244,6 +255,7 @@ class InvitationOut(BaseModel):
     created_at: datetime
     expires_at: datetime
     link: str
+    sent_at: datetime | None = Field(default=None, description="when `loyalty jobs run` e-mailed it (SMTP accepted)")
 
 
 class AnswerIn(Strict):
@@ -291,10 +303,11 @@ class TimeRowOut(BaseModel):
     tickets: int
     responded: int
     within_sla: int
-    breached: int
+    breached: int = Field(description="first responses after the due time")
     resolved: int
     avg_first_response_hours: float | None
     avg_resolution_hours: float | None
+    overdue: int = Field(description="resolution breaches: not resolved by the resolution due time")
 
 
 class TrendOut(BaseModel):

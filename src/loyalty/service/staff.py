@@ -4,30 +4,62 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loyalty.auth.service import Principal
 from loyalty.errors import Conflict, Forbidden, NotFound
 from loyalty.models import Store
 from loyalty.models.service import StaffMember, StaffStore
-from loyalty.service.schemas import StaffIn, StaffOut
+from loyalty.service.schemas import StaffIn, StaffOut, StaffPatch
 from loyalty.timeutil import utcnow
+
+
+def _known_stores(session: Session, requested: list[str]) -> list[str]:
+    stores = list(dict.fromkeys(requested))
+    known = set(session.scalars(select(Store.id).where(Store.id.in_(stores)))) if stores else set()
+    missing = [s for s in stores if s not in known]
+    if missing:
+        raise NotFound(f"store {missing[0]!r} does not exist")
+    return stores
 
 
 def create_staff(session: Session, data: StaffIn) -> StaffMember:
     email = data.email.strip().lower()
     if session.scalar(select(StaffMember.id).where(StaffMember.email == email)) is not None:
         raise Conflict(f"a staff member with e-mail {email} already exists")
-    stores = list(dict.fromkeys(data.stores))
-    known = set(session.scalars(select(Store.id).where(Store.id.in_(stores)))) if stores else set()
-    missing = [s for s in stores if s not in known]
-    if missing:
-        raise NotFound(f"store {missing[0]!r} does not exist")
+    stores = _known_stores(session, data.stores)
     member = StaffMember(name=data.name.strip(), email=email, role=data.role, active=True, created_at=utcnow())
     session.add(member)
     session.flush()
     session.add_all([StaffStore(staff_id=member.id, store_id=s) for s in stores])
+    session.flush()
+    return member
+
+
+def update_staff(session: Session, staff_id: int, data: StaffPatch) -> StaffMember:
+    """Deactivates or reactivates a staff member and/or replaces the stores they cover.
+
+    Takes effect at once for what is read per request: the stores an agent or manager key sees,
+    and round-robin assignment (active agents of the store only). A deactivated person's keys
+    are refused by authentication; the caller clears this process's key cache after the commit
+    (other server processes keep a verified key for up to 30 s). Tickets they own stay theirs
+    until a manager reassigns them.
+    """
+    member = session.get(StaffMember, staff_id, with_for_update=True)
+    if member is None:
+        raise NotFound(f"staff member {staff_id} does not exist")
+    if data.stores is not None:
+        wanted = _known_stores(session, data.stores)
+        current = set(stores_of(session, staff_id))
+        gone = sorted(current - set(wanted))
+        if gone:
+            session.execute(delete(StaffStore).where(StaffStore.staff_id == staff_id,
+                                                     StaffStore.store_id.in_(gone)))
+        # Kept stores keep their round-robin position (last_assigned_at); new ones start first in line.
+        session.add_all([StaffStore(staff_id=staff_id, store_id=s) for s in wanted if s not in current])
+    if data.active is not None:
+        member.active = data.active
     session.flush()
     return member
 

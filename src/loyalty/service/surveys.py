@@ -98,7 +98,8 @@ def invitation_out(session: Session, invitation: SurveyInvitation) -> Invitation
     return InvitationOut(id=invitation.id, survey_id=invitation.survey_id, customer_id=invitation.customer_id,
                          transaction_id=invitation.transaction_id, store_id=invitation.store_id,
                          channel=invitation.channel, created_at=invitation.created_at,
-                         expires_at=invitation.expires_at, link=link(session, invitation))
+                         expires_at=invitation.expires_at, link=link(session, invitation),
+                         sent_at=invitation.sent_at)
 
 
 def invite(session: Session, survey_id: int, data: InviteIn, actor: str, now: datetime) -> SurveyInvitation:

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from loyalty.customers.service import require_customer
 from loyalty.errors import Conflict, Forbidden, NotFound
@@ -185,6 +187,9 @@ def change_status(session: Session, ticket_id: int, data: StatusIn, scope: Scope
         raise InvalidTransition(f"ticket {ticket_id} has no owner; assign one", current_status=before)
     if data.status == "resolved":
         ticket.status, ticket.resolved_at = "resolved", now
+        if now > ticket.resolution_due_at and ticket.resolution_breached_at is None:
+            ticket.resolution_breached_at = now
+            _event(session, ticket, "overdue", scope.actor, now, note="resolved after the resolution due time")
     elif data.status == "closed":
         ticket.status, ticket.closed_at = "closed", now
     elif data.status == "reopened":
@@ -230,6 +235,7 @@ def grant_goodwill(session: Session, ticket_id: int, data: GoodwillIn, scope: Sc
 def list_tickets(
     session: Session, scope: Scope, *, status: str | None = None, store_id: str | None = None,
     owner_id: int | None = None, breached: bool | None = None, customer_id: int | None = None,
+    overdue: bool | None = None,
     before: int | None = None, limit: int = 50,
 ) -> list[Ticket]:
     """A queue, newest first: agents and managers see their stores only."""
@@ -246,6 +252,9 @@ def list_tickets(
         query = query.where(Ticket.owner_id == owner_id)
     if breached is not None:
         query = query.where(Ticket.breached_at.is_not(None) if breached else Ticket.breached_at.is_(None))
+    if overdue is not None:
+        query = query.where(Ticket.resolution_breached_at.is_not(None) if overdue
+                            else Ticket.resolution_breached_at.is_(None))
     if customer_id is not None:
         query = query.where(Ticket.customer_id == customer_id)
     if before is not None:
@@ -268,28 +277,50 @@ def to_out(session: Session, ticket: Ticket, *, with_events: bool = True) -> Tic
         created_at=ticket.created_at, created_by=ticket.created_by,
         first_response_due_at=ticket.first_response_due_at, resolution_due_at=ticket.resolution_due_at,
         first_response_at=ticket.first_response_at, resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
-        breached_at=ticket.breached_at, escalated_to_id=ticket.escalated_to_id, events=events)
+        breached_at=ticket.breached_at, resolution_breached_at=ticket.resolution_breached_at,
+        escalated_to_id=ticket.escalated_to_id, events=events)
 
 
 # --- the breach job ---------------------------------------------------------------------------
 
-def mark_breaches(session: Session, now: datetime) -> int:
-    """Marks open tickets past their first-response time and escalates them to the store's manager.
+def _escalation_manager() -> ScalarSelect[int | None]:
+    """The store's first active manager, for a ticket in the statement (correlated)."""
+    return (select(func.min(StaffMember.id))
+            .join(StaffStore, StaffStore.staff_id == StaffMember.id)
+            .where(StaffStore.store_id == Ticket.store_id, StaffMember.role == "manager",
+                   StaffMember.active.is_(True))
+            .scalar_subquery())
 
-    Two set-based statements under one condition in one transaction: the events first, then the
-    tickets; a ticket once marked no longer matches, so a second run changes nothing.
-    """
-    due = and_(Ticket.status.in_(OPEN), Ticket.first_response_at.is_(None), Ticket.breached_at.is_(None),
-               Ticket.first_response_due_at <= now)
-    manager = (select(func.min(StaffMember.id))
-               .join(StaffStore, StaffStore.staff_id == StaffMember.id)
-               .where(StaffStore.store_id == Ticket.store_id, StaffMember.role == "manager",
-                      StaffMember.active.is_(True))
-               .scalar_subquery())
+
+def _mark(session: Session, due: ColumnElement[bool], kind: str, note: str, column: str, now: datetime,
+          escalate_to: ColumnElement[int | None]) -> int:
+    when = TicketEvent.created_at.type
     session.execute(insert(TicketEvent).from_select(
         ["ticket_id", "kind", "owner_id", "note", "actor", "created_at"],
-        select(Ticket.id, literal("breached"), manager, literal("no first response by the due time; escalated"),
-               literal("job:sla"), literal(now, type_=TicketEvent.created_at.type)).where(due)))
-    result = session.execute(update(Ticket).where(due).values(breached_at=now, escalated_to_id=manager, updated_at=now)
+        select(Ticket.id, literal(kind), escalate_to, literal(note), literal("job:sla"),
+               literal(now, type_=when)).where(due)))
+    result = session.execute(update(Ticket).where(due)
+                             .values({column: now, "escalated_to_id": escalate_to, "updated_at": now})
                              .execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_breaches(session: Session, now: datetime) -> int:
+    """Marks open tickets past their first-response time, and open tickets past their resolution
+    time, and escalates them to the store's manager; returns the number of breaches marked.
+
+    Each kind is two set-based statements under one condition in one transaction: the events
+    first, then the tickets; a ticket once marked no longer matches, so a second run changes
+    nothing. A ticket can breach both, at different times: the first-response breach is
+    `breached_at` with a "breached" event, the resolution breach `resolution_breached_at` with an
+    "overdue" event. A resolution breach keeps an earlier escalation.
+    """
+    first = and_(Ticket.status.in_(OPEN), Ticket.first_response_at.is_(None), Ticket.breached_at.is_(None),
+                 Ticket.first_response_due_at <= now)
+    total = _mark(session, first, "breached", "no first response by the due time; escalated", "breached_at", now,
+                  _escalation_manager())
+    resolution = and_(Ticket.status.in_(OPEN), Ticket.resolution_breached_at.is_(None),
+                      Ticket.resolution_due_at <= now)
+    total += _mark(session, resolution, "overdue", "not resolved by the resolution due time; escalated",
+                   "resolution_breached_at", now, func.coalesce(Ticket.escalated_to_id, _escalation_manager()))
+    return total
