@@ -225,7 +225,8 @@ def send(client: smtplib.SMTP, outgoing: Outgoing) -> None:
     """
     try:
         refused = client.send_message(outgoing.message, to_addrs=[outgoing.to])
-    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+            smtplib.SMTPNotSupportedError) as exc:  # the last: a non-ASCII address without SMTPUTF8
         raise MessageRefused(str(exc)) from exc
     except (OSError, smtplib.SMTPException) as exc:  # SMTPServerDisconnected, timeouts, resets
         raise ConnectionFailed(f"SMTP connection failed: {exc}") from exc
