@@ -146,7 +146,9 @@ class TestClvSpend:
         from loyalty.analytics.clv import ClvOptions, clv_report
 
         frame = simulated()
-        counts = frame.group_by("customer").len().filter(pl.col("len") >= 3)["customer"].head(2).to_list()
+        # Customers buying on at least 3 distinct days have x >= 2; sorted, as group_by's order varies by run.
+        counts = (frame.group_by("customer").agg(pl.col("day").n_unique().alias("days"))
+                  .filter(pl.col("days") >= 3).sort("customer")["customer"].head(2).to_list())
         # Two repeat buyers whose purchases after the first are free (zero amount): their mean repeat spend is 0.
         first = frame.group_by("customer").agg(pl.col("day").min().alias("first"))
         zeroed = frame.join(first, on="customer").with_columns(
