@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from loyalty.errors import NotFound
 from loyalty.ledger.service import adjust
 from loyalty.models import LedgerEntry, LedgerPosting, MemberBalance, PointLot, Transaction, TransactionLine
-from loyalty.programs.service import program_at
+from loyalty.models.transactions import TransactionAward
+from loyalty.programs.schemas import parse_program
+from loyalty.programs.service import apply_program, default_program, program_at
 from loyalty.transactions.schemas import PurchaseIn, ReturnIn
 from loyalty.transactions.service import Recorded, record_purchase, register_return
 from tests.factories import make_customer, make_store, purchase_body
@@ -51,6 +53,8 @@ def _history(session: Session, customer_id: int) -> dict[str, Any]:
         lots = reader.scalars(select(PointLot).where(PointLot.customer_id == customer_id).order_by(PointLot.id)).all()
         lines = reader.scalars(select(TransactionLine).where(TransactionLine.transaction_id.in_(sale_no))
                                .order_by(TransactionLine.transaction_id, TransactionLine.line_no)).all()
+        awards = reader.scalars(select(TransactionAward).where(TransactionAward.transaction_id.in_(sale_no))
+                                .order_by(TransactionAward.transaction_id, TransactionAward.award_no)).all()
         balance = reader.get(MemberBalance, customer_id)
         assert balance is not None
         return {
@@ -65,6 +69,7 @@ def _history(session: Session, customer_id: int) -> dict[str, Any]:
                           if p.customer_id is not None else None) for p in postings],
             "lots": [(entry_no[lot.entry_id], sale_no.get(lot.transaction_id or -1), lot.points, lot.remaining,
                       lot.pending, lot.earned_at, lot.available_at, lot.expires_at) for lot in lots],
+            "awards": [(sale_no[a.transaction_id], a.award_no, a.rule_id, a.name, a.points) for a in awards],
             "balance": (balance.available, balance.pending, balance.held, balance.owed, balance.earned_total),
         }
 
@@ -105,6 +110,34 @@ def test_both_paths_write_the_same_ledger(session: Session) -> None:
     general_answers = _shop_day(session, general.id, hot_path=False)
     assert fast_answers == general_answers
     assert [a["owed_settled"] for a in fast_answers] == [0, 0, 0, 0, 50, 30, 0, 50]
+    assert _history(session, fast.id) == _history(session, general.id)
+    assert_ledger_ok(session)
+
+
+def test_both_paths_write_the_same_ledger_under_earn_rules(session: Session) -> None:
+    make_store(session, "HN01", kind="retail")
+    make_store(session, "OUT1", kind="outlet")
+    fast, general = make_customer(session, birthday=date(1990, 3, 2)), make_customer(session, birthday=date(1991, 3, 9))
+    definition = default_program().definition.model_dump(mode="json")
+    definition["segments"] = {"vip": [fast.id, general.id]}
+    definition["rules"] = [
+        {"id": "welcome", "name": "Welcome", "when": {"first_purchase": True}, "give": {"bonus": 30}},
+        {"id": "birthday", "name": "Birthday x2", "priority": -1, "when": {"birthday_month": True},
+         "give": {"multiplier": 2}},
+        {"id": "ice-cream", "name": "Ice cream", "when": {"categories": ["ice cream"]},
+         "give": {"points_per": {"points": 1, "per_amount": 10_000}}, "cap": {"per_transaction": 15}},
+        {"id": "outlet-vip", "name": "Outlet VIP", "priority": 5, "exclusive": True,
+         "when": {"store_kinds": ["outlet"], "segments": ["vip"]},
+         "give": {"points_per": {"points": 8, "per_amount": 100_000}}},
+    ]
+    apply_program(session, parse_program(definition), "test", actor="test",
+                  effective_from=datetime(2000, 1, 1, tzinfo=UTC))
+    session.commit()
+    fast_answers = _shop_day(session, fast.id, hot_path=True)
+    general_answers = _shop_day(session, general.id, hot_path=False)
+    assert fast_answers == general_answers
+    assert [a["points_earned"] for a in fast_answers] == [30 + 100 + 15 + 115, 0, 20 + 20, 120, 100, 200, 60,
+                                                          100]
     assert _history(session, fast.id) == _history(session, general.id)
     assert_ledger_ok(session)
 

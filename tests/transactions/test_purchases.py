@@ -197,7 +197,7 @@ class TestSamePosIdAgain:
         make_store(session)
         customer = make_customer(session)
         key = make_key(session)
-        body = purchase_body(customer.id, 250_000, pos_id="POS-42",
+        body = purchase_body(customer.id, 250_000, pos_id="TILL-42",
                              lines=[{"sku": "A", "quantity": 1, "unit_price": 250_000}])
         first = client.post("/v1/transactions", json=body, headers=auth(key))
         again = client.post("/v1/transactions", json=body, headers=auth(key))
@@ -229,12 +229,12 @@ class TestSamePosIdAgain:
         customer = make_customer(session)
         make_purchase(session, customer.id, 1_000_000)
         key = make_key(session)
-        body = purchase_body(customer.id, 250_000, pos_id="POS-42")
+        body = purchase_body(customer.id, 250_000, pos_id="TILL-42")
         assert client.post("/v1/transactions", json=body, headers=auth(key)).status_code == 201
         response = client.post("/v1/transactions", json={**body, **change}, headers=auth(key))
         assert response.status_code == 409
         assert response.headers["content-type"] == PROBLEM
-        assert "POS-42" in response.json()["detail"]
+        assert "TILL-42" in response.json()["detail"]
         assert _available(session, customer.id) == 120
         assert _count(session, Transaction) == 2
 

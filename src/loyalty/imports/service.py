@@ -1,7 +1,7 @@
 """Bulk import: each batch is a few set-based statements, whatever its size.
 
-Purchases earn exactly as through the API (same earn calculator, same entries, lots and
-balances); returns go through the same service as the API, each in a savepoint so a bad one
+Purchases earn exactly as through the API (same earn rules, same entries, lots, balances and
+breakdown by rule); returns go through the same service as the API, each in a savepoint so a bad one
 changes nothing. Rows already recorded, by (store, POS id) or identity, are skipped, so a
 file imported twice changes nothing the second time.
 """
@@ -39,6 +39,8 @@ from loyalty.models import (
     Transaction,
     TransactionLine,
 )
+from loyalty.models.transactions import TransactionAward
+from loyalty.programs.rules import Award, MemberFacts
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions.schemas import ReturnIn
@@ -222,6 +224,85 @@ def _program_index(programs: list[ActiveProgram], moments: np.ndarray) -> np.nda
     return np.maximum(np.searchsorted(starts, moments, side="right") - 1, 0)
 
 
+def _member_arrays(
+    session: Session, customer_ids: list[int | None], chunk: int = 900,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Birthday months (0: unknown) and first-purchase flags, for programs with rules that need them.
+
+    A purchase is a member's first when the member has no purchase recorded before the batch and
+    no earlier row of the batch (file order) is theirs.
+    """
+    members = sorted({cid for cid in customer_ids if cid is not None})
+    months: dict[int, int] = {}
+    bought: set[int] = set()
+    for start in range(0, len(members), chunk):
+        part = members[start:start + chunk]
+        for member, day in session.execute(select(Customer.id, Customer.birthday).where(Customer.id.in_(part))):
+            if day is not None:
+                months[member] = day.month
+        for buyer in session.scalars(select(Transaction.customer_id).distinct().where(
+                Transaction.customer_id.in_(part), Transaction.kind == "purchase")):
+            if buyer is not None:
+                bought.add(buyer)
+    first = np.zeros(len(customer_ids), dtype=bool)
+    for position, cid in enumerate(customer_ids):
+        if cid is not None and cid not in bought:
+            first[position] = True
+            bought.add(cid)
+    birthday = np.array([months.get(cid, 0) if cid is not None else 0 for cid in customer_ids], dtype=np.int64)
+    return birthday, first
+
+
+def _score(
+    session: Session, programs: list[ActiveProgram], version: np.ndarray, purchases: list[TransactionRow],
+    kinds: dict[str, str], customer_ids: list[int | None],
+) -> tuple[np.ndarray, dict[int, tuple[Award, ...]]]:
+    """Points and their breakdown for the batch's purchases, each under the program version of its time.
+
+    The vectorised evaluator scores purchases without lines; a purchase with lines, under a
+    program with sku/category rules, is scored one by one by the same engine as the API.
+    """
+    n = len(purchases)
+    points = np.zeros(n, dtype=np.int64)
+    awards: dict[int, tuple[Award, ...]] = {}  # by the row's line number in the file
+    is_member = np.array([cid is not None for cid in customer_ids], dtype=bool)
+    if n == 0 or not is_member.any():
+        return points, awards
+    amounts = np.array([r.amount for r in purchases], dtype=np.int64)
+    store_kinds = np.array([kinds[r.store_id] for r in purchases], dtype=np.str_)
+    store_ids = np.array([r.store_id for r in purchases], dtype=np.str_)
+    ids = np.array([cid or 0 for cid in customer_ids], dtype=np.int64)
+    birthday, first = (_member_arrays(session, customer_ids) if any(p.earn.needs_member for p in programs)
+                       else (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)))
+    for index, program in enumerate(programs):
+        rows = np.flatnonzero((version == index) & is_member)
+        if len(rows) == 0:
+            continue
+        engine = program.earn
+        local = (np.array([purchases[i].occurred_at.astimezone(engine.tz).replace(tzinfo=None) for i in rows],
+                          dtype="datetime64[m]")
+                 if engine.needs_local_time else np.zeros(len(rows), dtype="datetime64[m]"))
+        totals, per_rule = engine.evaluate_many(
+            amounts=amounts[rows], store_kinds=store_kinds[rows], store_ids=store_ids[rows], local_times=local,
+            customer_ids=ids[rows], birthday_months=birthday[rows], first_purchase=first[rows])
+        points[rows] = totals
+        columns, rule_indexes = np.nonzero(per_rule.T)  # purchase by purchase, each one's rules in order
+        for column, rule_index in zip(columns.tolist(), rule_indexes.tolist(), strict=True):
+            rule = engine.rules[rule_index]
+            line = purchases[int(rows[column])].line
+            awards[line] = (*awards.get(line, ()), Award(rule.id, rule.name, int(per_rule[rule_index, column])))
+        if any(rule.lines for rule in engine.rules):
+            for i in rows.tolist():
+                row = purchases[i]
+                if row.lines:
+                    earned = engine.evaluate(
+                        store_id=row.store_id, store_kind=kinds[row.store_id], amount=row.amount, paid=row.amount,
+                        occurred_at=row.occurred_at, customer_id=customer_ids[i], lines=row.lines,
+                        member=MemberFacts(int(birthday[i]) or None, bool(first[i])))
+                    points[i], awards[row.line] = earned.points, earned.breakdown
+    return points, awards
+
+
 def import_transactions(
     session: Session, rows: list[TransactionRow | RowError], *, create_customers: bool = False,
     actor: str = "import",
@@ -263,15 +344,8 @@ def import_transactions(
     # Points for the whole batch at once, each purchase under the program version of its time.
     moments = np.array([r.occurred_at.timestamp() for r in purchases], dtype=np.float64)
     version = _program_index(programs, moments) if purchases else np.zeros(0, dtype=np.int64)
-    amounts = np.array([r.amount for r in purchases], dtype=np.int64)
-    store_kinds = np.array([kinds[r.store_id] for r in purchases], dtype=np.str_)
-    points = np.zeros(len(purchases), dtype=np.int64)
-    for index, program in enumerate(programs):
-        mask = version == index
-        if mask.any():
-            points[mask] = program.earn.points_for_many(store_kinds[mask], amounts[mask])
     customer_ids = [customers.get(r.customer) if r.customer else None for r in purchases]
-    points[np.array([cid is None for cid in customer_ids], dtype=bool)] = 0
+    points, awards = _score(session, programs, version, purchases, kinds, customer_ids)
 
     new_ids = _insert_transactions(session, [
         {"store_id": r.store_id, "pos_transaction_id": r.transaction_id, "kind": "purchase",
@@ -283,6 +357,7 @@ def import_transactions(
     report.imported += len(new_ids)
     report.skipped += len(purchases) - len(new_ids)
     line_rows = []
+    award_rows: list[dict[str, object]] = []
     earnings: list[tuple[TransactionRow, int, int, ActiveProgram, int]] = []
     for row, cid, pts, vidx in zip(purchases, customer_ids, points.tolist(), version.tolist(), strict=True):
         tx_id = new_ids.get((row.store_id, row.transaction_id))
@@ -294,8 +369,12 @@ def import_transactions(
         if cid is not None and pts > 0:
             earnings.append((row, tx_id, cid, programs[vidx], pts))
             report.points += pts
+        award_rows.extend({"transaction_id": tx_id, "award_no": n, "rule_id": a.rule_id, "name": a.name,
+                           "points": a.points} for n, a in enumerate(awards.get(row.line, ()), start=1))
     if line_rows:
         insert_rows(session, TransactionLine, line_rows)
+    if award_rows:
+        insert_rows(session, TransactionAward, award_rows)
     _post_earnings(session, earnings, actor=actor, now=now)
     recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in returns])
     report.skipped += sum(1 for r in returns if (r.store_id, r.transaction_id) in recorded)

@@ -58,3 +58,21 @@ class TransactionLine(Base):
     category: Mapped[str | None] = mapped_column(String(100))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransactionAward(Base):
+    """Which earn rule gave how many of a purchase's points, as the receipt printed it (L1)."""
+
+    __tablename__ = "transaction_awards"
+    __table_args__ = (
+        UniqueConstraint("transaction_id", "award_no", name="award"),
+        CheckConstraint("points > 0", name="points_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"))
+    award_no: Mapped[int] = mapped_column(Integer)
+    rule_id: Mapped[str] = mapped_column(String(40))
+    # The rule's name when it was applied: a later program version may rename the rule.
+    name: Mapped[str] = mapped_column(String(200))
+    points: Mapped[int] = mapped_column(BigInteger)

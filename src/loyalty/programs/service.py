@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import database_key
 from loyalty.errors import ConfigError
 from loyalty.models import ProgramVersion
-from loyalty.programs.earn import EarnCalculator
+from loyalty.programs.rules import RuleEngine
 from loyalty.programs.schemas import ProgramDefinition, parse_program
 from loyalty.rewards.catalogue import sync_catalogue
 from loyalty.timeutil import add_months, business_date, start_of_business_day, utcnow
@@ -31,7 +31,7 @@ _CACHE_SECONDS = 5.0
 class ActiveProgram:
     version: int
     definition: ProgramDefinition
-    earn: EarnCalculator
+    earn: RuleEngine
     effective_from: datetime | None
 
     @property
@@ -76,7 +76,7 @@ def load_program_file(path: Path) -> tuple[ProgramDefinition, str]:
 
 
 def _build(version: int, definition: ProgramDefinition, effective_from: datetime | None) -> ActiveProgram:
-    return ActiveProgram(version, definition, EarnCalculator.from_program(definition), effective_from)
+    return ActiveProgram(version, definition, RuleEngine(definition), effective_from)
 
 
 @lru_cache(maxsize=1)

@@ -3,7 +3,7 @@
 Nearly every POS call is this case: a known member, no points paid, no pending period, and a
 member who owes nothing. For it the general path (record_purchase → ledger.credit) costs eight
 ORM statements; here the same rows — the transaction and its lines, the balance update, the
-journal entry with its two postings, and the lot — are written by one statement on PostgreSQL
+journal entry with its two postings, the lot, and which earn rule gave what — are written by one statement on PostgreSQL
 (data-modifying CTEs) and by a few prepared driver-level statements on SQLite, with SQLAlchemy's
 statement building kept out of the way (profiled: it was most of the CPU per purchase).
 
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.bulk import sqlite_datetime
 from loyalty.ledger.repository import Balance
+from loyalty.programs.rules import Award
 from loyalty.transactions.schemas import Line
 
 
@@ -49,6 +50,7 @@ class SimpleSale:
     currency: str
     points: int
     lines: list[Line]
+    awards: tuple[Award, ...]  # the points' breakdown by earn rule, stored with the sale for replays
     reason: str
     actor: str
     now: datetime
@@ -81,6 +83,11 @@ WITH member AS (
     SELECT tx.id, l.line_no, l.sku, l.category, l.quantity, l.unit_price
     FROM tx, unnest(%(skus)s::text[], %(categories)s::text[], %(quantities)s::int[], %(prices)s::bigint[])
          WITH ORDINALITY AS l(sku, category, quantity, unit_price, line_no)
+), sale_awards AS (
+    INSERT INTO transaction_awards (transaction_id, award_no, rule_id, name, points)
+    SELECT tx.id, a.award_no, a.rule_id, a.name, a.points
+    FROM tx, unnest(%(award_rules)s::text[], %(award_names)s::text[], %(award_points)s::bigint[])
+         WITH ORDINALITY AS a(rule_id, name, points, award_no)
 ), balance AS (
     UPDATE member_balances
     SET available = available + %(points)s, earned_total = earned_total + %(points)s
@@ -120,6 +127,8 @@ _SQLITE_TRANSACTION = (
 _SQLITE_MEMBER_EXISTS = "SELECT 1 FROM member_balances WHERE customer_id = ?"
 _SQLITE_LINES = ("INSERT INTO transaction_lines (transaction_id, line_no, sku, category, quantity, unit_price) "
                  "VALUES (?, ?, ?, ?, ?, ?)")
+_SQLITE_AWARDS = ("INSERT INTO transaction_awards (transaction_id, award_no, rule_id, name, points) "
+                  "VALUES (?, ?, ?, ?, ?)")
 _SQLITE_BALANCE = (
     "UPDATE member_balances SET available = available + ?, earned_total = earned_total + ? "
     "WHERE customer_id = ? AND owed = 0 RETURNING available, pending, held, owed, earned_total"
@@ -160,6 +169,8 @@ def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
         "available_at": sale.available_at, "expires_at": sale.expires_at,
         "skus": [line.sku for line in sale.lines], "categories": [line.category for line in sale.lines],
         "quantities": [line.quantity for line in sale.lines], "prices": [line.unit_price for line in sale.lines],
+        "award_rules": [a.rule_id for a in sale.awards], "award_names": [a.name for a in sale.awards],
+        "award_points": [a.points for a in sale.awards],
     }
     with driver.cursor() as cursor:
         cursor.execute(_PG_SALE, params)
@@ -186,6 +197,9 @@ def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
             cursor.executemany(_SQLITE_LINES, [
                 (transaction_id, n, line.sku, line.category, line.quantity, line.unit_price)
                 for n, line in enumerate(sale.lines, start=1)])
+        if sale.awards:
+            cursor.executemany(_SQLITE_AWARDS, [(transaction_id, n, a.rule_id, a.name, a.points)
+                                                for n, a in enumerate(sale.awards, start=1)])
         row = cursor.execute(_SQLITE_BALANCE, (sale.points, sale.points, sale.customer_id)).fetchone()
         if row is None:
             return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id)

@@ -52,6 +52,12 @@ class PurchaseIn(BaseModel):
         return self
 
 
+class AwardOut(BaseModel):
+    rule_id: str = Field(description="the earn rule's id; `earn[0]`... are the program's earn: rates")
+    name: str
+    points: int
+
+
 class PurchaseOut(BaseModel):
     id: int
     store_id: str
@@ -65,6 +71,8 @@ class PurchaseOut(BaseModel):
     redeemed_value: int = Field(description="the part of the amount paid with points")
     owed_settled: int = Field(description="earned points that paid back an earlier debt")
     balance: BalanceOut | None
+    points_breakdown: list[AwardOut] = Field(
+        default_factory=list, description="which earn rule gave what, in the order applied (for the receipt)")
 
 
 class ReturnIn(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,12 +14,14 @@ from loyalty.bulk import insert_rows
 from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.ledger import service as ledger
 from loyalty.ledger.repository import Balance, read_balance
-from loyalty.models import Hold, Transaction, TransactionLine
+from loyalty.models import Customer, Hold, Transaction, TransactionLine
+from loyalty.models.transactions import TransactionAward
+from loyalty.programs.rules import NOTHING, Award, Earned, MemberFacts
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.stores.service import store_kind
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions import hotpath
-from loyalty.transactions.schemas import BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
+from loyalty.transactions.schemas import AwardOut, BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
 
 
 def balance_out(balance: Balance | None) -> BalanceOut | None:
@@ -60,6 +62,31 @@ def _insert_lines(session: Session, transaction_id: int, lines: list[Line]) -> N
         ])
 
 
+def _insert_awards(session: Session, transaction_id: int, awards: tuple[Award, ...]) -> None:
+    if awards:
+        insert_rows(session, TransactionAward, [
+            {"transaction_id": transaction_id, "award_no": n, "rule_id": award.rule_id, "name": award.name,
+             "points": award.points}
+            for n, award in enumerate(awards, start=1)
+        ])
+
+
+def _awards_out(awards: tuple[Award, ...]) -> list[AwardOut]:
+    return [AwardOut(rule_id=a.rule_id, name=a.name, points=a.points) for a in awards]
+
+
+def _member_facts(session: Session, program: ActiveProgram, customer_id: int | None) -> MemberFacts | None:
+    """Birthday month and first purchase, in one query, only for programs with rules that need them."""
+    if customer_id is None or not program.earn.needs_member:
+        return None
+    earlier = exists().where(Transaction.customer_id == customer_id, Transaction.kind == "purchase")
+    row = session.execute(select(Customer.birthday, earlier).where(Customer.id == customer_id)).one_or_none()
+    if row is None:
+        return None  # an unknown customer: the write that follows answers 404
+    birthday, has_purchase = row
+    return MemberFacts(birthday.month if birthday is not None else None, not has_purchase)
+
+
 def _existing(session: Session, store_id: str, pos_id: str) -> Transaction:
     found = session.scalar(select(Transaction).where(Transaction.store_id == store_id,
                                                      Transaction.pos_transaction_id == pos_id))
@@ -85,10 +112,11 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
     if data.currency != program.definition.currency:
         raise ValidationFailed(f"this program runs in {program.definition.currency}, not {data.currency}")
     point_value = program.definition.redemption.point_value
+    member = _member_facts(session, program, data.customer_id)
     if hot_path and data.customer_id is not None and data.hold_id is None and not data.redeem_points:
         earned_at = min(occurred_at, now)  # a POS clock running a few minutes fast must not park points
         if program.available_at(earned_at) <= now:
-            return _record_simple_sale(session, data, program, kind, actor=actor, now=now,
+            return _record_simple_sale(session, data, program, kind, member, actor=actor, now=now,
                                        occurred_at=occurred_at, earned_at=earned_at)
     if data.customer_id is not None:
         read_balance(session, data.customer_id)  # a clear 404 before anything is written
@@ -97,12 +125,13 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
     known = data.hold_id is None
     if known and data.redeem_points:
         _check_redemption(program, data.amount, data.redeem_points)
-    planned = _earned(program, kind, data, data.redeem_points) if known else 0
+    planned = _earned(program, kind, data, data.redeem_points, member) if known else NOTHING
 
     transaction_id = _insert_ignoring_duplicate(session, {
         "store_id": data.store_id, "pos_transaction_id": data.transaction_id, "kind": "purchase",
         "customer_id": data.customer_id, "occurred_at": occurred_at, "amount": data.amount,
-        "currency": data.currency, "points_earned": planned, "points_redeemed": data.redeem_points if known else 0,
+        "currency": data.currency, "points_earned": planned.points,
+        "points_redeemed": data.redeem_points if known else 0,
         "returned_amount": 0, "points_reversed": 0, "points_restored": 0, "created_at": now,
     })
     if transaction_id is None:
@@ -123,7 +152,9 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
                      event="redeem", reason=f"points paid for purchase {data.transaction_id}", actor=actor,
                      now=now, spend_type="transaction", spend_id=transaction_id,
                      transaction_id=transaction_id)
-    earned = _earned(program, kind, data, redeemed)
+    outcome = planned if known else _earned(program, kind, data, redeemed, member)
+    earned = outcome.points
+    _insert_awards(session, transaction_id, outcome.breakdown)
     settled = 0
     balance: Balance | None = None
     if earned:
@@ -145,23 +176,24 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
         id=transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
         points_earned=earned, points_redeemed=redeemed, redeemed_value=redeemed * point_value,
-        owed_settled=settled, balance=balance_out(balance),
+        owed_settled=settled, balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
     ), replayed=False)
 
 
 def _record_simple_sale(
-    session: Session, data: PurchaseIn, program: ActiveProgram, store_kind_: str, *, actor: str, now: datetime,
-    occurred_at: datetime, earned_at: datetime,
+    session: Session, data: PurchaseIn, program: ActiveProgram, store_kind_: str, member: MemberFacts | None, *,
+    actor: str, now: datetime, occurred_at: datetime, earned_at: datetime,
 ) -> Recorded:
     """A member's sale paid in money that earns available points: the hot path, one round trip."""
     assert data.customer_id is not None
-    points = _earned(program, store_kind_, data, 0)
+    outcome = _earned(program, store_kind_, data, 0, member)
+    points = outcome.points
     reason = _earn_reason(data)
     written = hotpath.write_simple_sale(session, hotpath.SimpleSale(
         store_id=data.store_id, pos_transaction_id=data.transaction_id, customer_id=data.customer_id,
         occurred_at=occurred_at, amount=data.amount, currency=data.currency, points=points, lines=data.lines,
-        reason=reason, actor=actor, now=now, earned_at=earned_at, available_at=program.available_at(earned_at),
-        expires_at=program.expires_at(earned_at)))
+        awards=outcome.breakdown, reason=reason, actor=actor, now=now, earned_at=earned_at,
+        available_at=program.available_at(earned_at), expires_at=program.expires_at(earned_at)))
     if written.outcome is hotpath.Outcome.UNKNOWN_CUSTOMER:
         raise NotFound(f"customer {data.customer_id} does not exist")
     if written.outcome is hotpath.Outcome.DUPLICATE:
@@ -182,7 +214,7 @@ def _record_simple_sale(
         id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
         points_earned=points, points_redeemed=0, redeemed_value=0, owed_settled=settled,
-        balance=balance_out(balance),
+        balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
     ), replayed=False)
 
 
@@ -190,11 +222,13 @@ def _earn_reason(data: PurchaseIn) -> str:
     return f"purchase {data.transaction_id} at {data.store_id}"
 
 
-def _earned(program: ActiveProgram, store_kind_: str, data: PurchaseIn, redeemed: int) -> int:
+def _earned(program: ActiveProgram, store_kind_: str, data: PurchaseIn, redeemed: int,
+            member: MemberFacts | None) -> Earned:
     """Points pay part of the bill; only the part paid in money earns points."""
-    if data.customer_id is None:
-        return 0
-    return program.earn.points_for(store_kind_, data.amount - redeemed * program.definition.redemption.point_value)
+    return program.earn.evaluate(
+        store_id=data.store_id, store_kind=store_kind_, amount=data.amount,
+        paid=data.amount - redeemed * program.definition.redemption.point_value, occurred_at=data.occurred_at,
+        customer_id=data.customer_id, lines=data.lines, member=member)
 
 
 def _check_redemption(program: ActiveProgram, amount: int, redeemed: int) -> None:
@@ -246,8 +280,14 @@ def purchase_out(session: Session, tx: Transaction) -> PurchaseOut:
         points_redeemed=tx.points_redeemed,
         redeemed_value=tx.points_redeemed * program.definition.redemption.point_value,
         owed_settled=ledger.owed_settled_by(session, tx.id) if tx.points_earned else 0,
-        balance=balance_out(balance),
+        balance=balance_out(balance), points_breakdown=_stored_awards(session, tx) if tx.points_earned else [],
     )
+
+
+def _stored_awards(session: Session, tx: Transaction) -> list[AwardOut]:
+    rows = session.execute(select(TransactionAward.rule_id, TransactionAward.name, TransactionAward.points)
+                           .where(TransactionAward.transaction_id == tx.id).order_by(TransactionAward.award_no))
+    return [AwardOut(rule_id=rule_id, name=name, points=points) for rule_id, name, points in rows]
 
 
 def get_transaction(session: Session, transaction_id: int) -> Transaction:
