@@ -95,6 +95,12 @@ class TestOverride:
         assert again.status_code == 409 and again.headers["content-type"] == PROBLEM
         assert history(session, customer_id) == [("MEMBER", "SILVER", "upgrade"), ("SILVER", "GOLD", "override"),
                                                  ("GOLD", "SILVER", "override_end")]
+        listed = client.get(f"/v1/customers/{customer_id}/tier/history?limit=2", headers=auth(admin)).json()
+        assert [(item["from_tier"], item["to_tier"], item["reason"]) for item in listed] == [
+            ("GOLD", "SILVER", "override_end"), ("SILVER", "GOLD", "override")]
+        assert all(item["actor"].startswith("key:") and item["actor"].endswith(":test-admin") for item in listed)
+        assert listed[1]["note"].startswith("flagship opening guest (until ")
+        assert client.get("/v1/customers/424242/tier/history", headers=auth(admin)).status_code == 404
 
     def test_only_admins(self, client: TestClient, session: Session) -> None:
         make_store(session)

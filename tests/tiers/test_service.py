@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import Conflict, NotFound, ValidationFailed
@@ -91,6 +92,38 @@ class TestUpgradeOnPurchase:
         row = tier_row(session, customer_id)
         assert row is not None and row.tier == "GOLD" and row.qualified_value == 100_000
 
+    def test_one_aggregate_over_transactions(self, session: Session, customer_id: int, engine: Engine) -> None:
+        program = use_tiers(session)
+        add_purchase(session, customer_id, 3_000_000, vn(2026, 3, 1))
+        session.commit()
+        seen: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            on_purchase(session, program, customer_id, vn(2026, 3, 1))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert sum("FROM transactions" in statement for statement in seen) == 1
+        assert len([s for s in seen if s != "BEGIN"]) == 3  # the aggregate, the member's row, its insert
+
+    def test_a_row_inserted_concurrently_is_upgraded_not_duplicated(
+        self, session: Session, customer_id: int, monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        program = use_tiers(session)
+        add_purchase(session, customer_id, 6_000_000, vn(2026, 3, 1))
+        session.add(MemberTier(customer_id=customer_id, tier="MEMBER", since=vn(2026, 2, 1), qualified_value=0))
+        session.flush()
+        looks = iter([None])
+        real = service._locked_tier
+        monkeypatch.setattr(service, "_locked_tier", lambda s, c: next(looks, None) or real(s, c))
+        change = on_purchase(session, program, customer_id, vn(2026, 3, 1))
+        assert change is not None and (change.from_tier, change.to_tier) == ("MEMBER", "SILVER")
+        session.commit()
+        assert history(session, customer_id) == [("MEMBER", "SILVER", "upgrade")]
+
     def test_without_tiers_nothing_happens(self, session: Session, customer_id: int) -> None:
         add_purchase(session, customer_id, 25_000_000, vn(2026, 3, 1))
         assert on_purchase(session, program_at(session), customer_id, vn(2026, 3, 1)) is None
@@ -160,6 +193,15 @@ class TestReview:
         assert review(session, vn(2027, 1, 1, 0, 0)) == 0  # window [2026-01-01, 2027-01-01) has it
         assert review(session, vn(2027, 2, 1, 0, 0)) == 1  # [2026-02-01, 2027-02-01) does not
         assert tier_row(session, customer_id).tier == "MEMBER"  # type: ignore[union-attr]
+
+    def test_grace_longer_than_a_month_still_downgrades(self, session: Session, customer_id: int) -> None:
+        use_tiers(session, window={"rolling_months": 1}, every="month", grace_days=30)
+        buy(session, customer_id, 5_000_000, vn(2026, 9, 10))
+        assert review(session, vn(2026, 11, 5)) == 0  # the 1 Oct review (grace over) saw September: kept
+        assert review(session, vn(2026, 11, 30, 23)) == 0  # the 1 Nov review is still in its grace
+        assert review(session, vn(2026, 12, 1, 0, 0)) == 1  # now it is not: October had nothing
+        session.commit()
+        assert history(session, customer_id)[-1] == ("SILVER", "MEMBER", "review_downgrade")
 
     def test_a_tier_reached_after_the_review_day_waits_for_the_next_review(self, session: Session,
                                                                            customer_id: int) -> None:

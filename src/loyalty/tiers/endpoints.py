@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -13,7 +13,7 @@ from loyalty.api.limits import IdPath
 from loyalty.customers.service import require_customer
 from loyalty.programs.service import program_at
 from loyalty.tiers import service
-from loyalty.tiers.schemas import MemberTierOut, OverrideIn, TiersOut
+from loyalty.tiers.schemas import HistoryItem, MemberTierOut, OverrideIn, TiersOut
 from loyalty.tiers.views import member_tier_out, tiers_out
 from loyalty.timeutil import utcnow
 
@@ -39,6 +39,16 @@ def get_member_tier(customer_id: IdPath, session: ReadSession, _: AnyKey) -> Mem
     now = utcnow()
     require_customer(session, customer_id)
     return member_tier_out(customer_id, service.progress(session, program_at(session, now), customer_id, now))
+
+
+@router.get("/customers/{customer_id}/tier/history", response_model=list[HistoryItem],
+            responses=_problems(s404="no such customer"))
+def get_tier_history(
+    customer_id: IdPath, session: ReadSession, _: AnyKey, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[HistoryItem]:
+    """Every change of the member's tier, newest first: upgrades, review downgrades, overrides and their end."""
+    return [HistoryItem.model_validate(item, from_attributes=True)
+            for item in service.tier_history(session, customer_id, limit=limit)]
 
 
 @router.post("/customers/{customer_id}/tier-override", response_model=MemberTierOut,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from loyalty.models.base import UTCDateTime
@@ -106,3 +107,11 @@ def tier_counts(session: Session, tiers: TierProgram, at: datetime) -> dict[str,
                .outerjoin(MemberTier, MemberTier.customer_id == Customer.id).subquery())
     rows = session.execute(select(members.c.tier, func.count()).group_by(members.c.tier)).all()
     return {str(code): int(count) for code, count in rows}
+
+
+def insert_if_absent(session: Session, **values: Any) -> bool:
+    """Inserts a member's first tier row; False when a concurrent transaction inserted it first."""
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (dialect_insert(MemberTier).values(**values)
+                 .on_conflict_do_nothing(index_elements=["customer_id"]).returning(MemberTier.customer_id))
+    return session.execute(statement).scalar_one_or_none() is not None

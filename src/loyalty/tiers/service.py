@@ -5,7 +5,9 @@
 - Reviews fall on the first business day of each month, quarter or year. At review R a member
   keeps the best tier of (a) what they qualified for in the window that closed at R (for a
   calendar-year window, the last complete year) and (b) what they qualify for now; if that is
-  lower than their tier, they move down `grace_days` after R, once (reviewed_at = R).
+  lower than their tier, they move down `grace_days` after R, once (reviewed_at = R). The job
+  works on the latest review whose grace is over, so a grace longer than the review period
+  (monthly reviews, 30 days' grace) still downgrades, one review late rather than never.
 - An admin override wins until its end date; then the earned tier shows again.
 
 Windows are half-open [start, end) in the program's time zone. "Now" includes the moment itself.
@@ -151,6 +153,11 @@ def _history(session: Session, customer_id: int, from_tier: str | None, to_tier:
                                             reason=reason, note=note, at=at, actor=actor))
 
 
+def _locked_tier(session: Session, customer_id: int) -> str | None:
+    found = session.scalar(select(MemberTier.tier).where(MemberTier.customer_id == customer_id).with_for_update())
+    return None if found is None else str(found)
+
+
 def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: datetime, *,
                 actor: str = "system") -> TierChange | None:
     """Re-evaluates one member after a purchase at `at`: one indexed aggregate, then an upgrade if a
@@ -161,23 +168,25 @@ def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: 
     start, end = current_window(program, tiers, at)
     value, _ = repository.member_metric(session, tiers.qualification.metric, customer_id, start, end)
     reached = tiers.qualifying(value)
-    row = session.execute(select(MemberTier.tier).where(MemberTier.customer_id == customer_id)
-                          .with_for_update()).one_or_none()
+    row = _locked_tier(session, customer_id)
     base = tiers.levels[0].code
     if row is None:
-        session.execute(insert(_MT).values(customer_id=customer_id, tier=reached.code, since=at,
-                                           qualified_value=value))
-        if reached.code == base:
-            return None
-        _history(session, customer_id, base, reached.code, "upgrade", at, actor)
-        return TierChange(customer_id, base, reached.code, "upgrade", at)
-    if tiers.rank(reached.code) <= tiers.rank(row.tier):
+        if repository.insert_if_absent(session, customer_id=customer_id, tier=reached.code, since=at,
+                                       qualified_value=value):
+            if reached.code == base:
+                return None
+            _history(session, customer_id, base, reached.code, "upgrade", at, actor)
+            return TierChange(customer_id, base, reached.code, "upgrade", at)
+        # A concurrent purchase of this new member inserted the row first; carry on from it.
+        row = _locked_tier(session, customer_id)
+        assert row is not None
+    if tiers.rank(reached.code) <= tiers.rank(row):
         session.execute(update(_MT).where(_MT.c.customer_id == customer_id).values(qualified_value=value))
         return None
     session.execute(update(_MT).where(_MT.c.customer_id == customer_id)
                     .values(tier=reached.code, since=at, qualified_value=value))
-    _history(session, customer_id, row.tier, reached.code, "upgrade", at, actor)
-    return TierChange(customer_id, row.tier, reached.code, "upgrade", at)
+    _history(session, customer_id, row, reached.code, "upgrade", at, actor)
+    return TierChange(customer_id, row, reached.code, "upgrade", at)
 
 
 def recompute_all(session: Session, program: ActiveProgram, at: datetime, *, actor: str = "job:tier-recompute") -> int:
@@ -208,8 +217,11 @@ def recompute_all(session: Session, program: ActiveProgram, at: datetime, *, act
     session.execute(update(_MT).where(_MT.c.qualified_value != 0,
                                       ~exists().where(m.c.customer_id == _MT.c.customer_id))
                     .values(qualified_value=0))
+    # NOT IN, read once as a hashed subplan: a NOT EXISTS here was planned as a nested loop rescanning
+    # the table this statement fills (7 s instead of 0.5 s for 50,000 new members on PostgreSQL).
     session.execute(insert(_MT).from_select(["customer_id", "tier", "since", "qualified_value"], select(
-        m.c.customer_id, reached, literal(at, MemberTier.since.type), m.c.value).where(~has_row)))
+        m.c.customer_id, reached, literal(at, MemberTier.since.type), m.c.value)
+        .where(m.c.customer_id.not_in(select(_MT.c.customer_id)))))
     return len(risen.all()) + len(new.all())
 
 
@@ -228,17 +240,17 @@ def end_overrides(session: Session, now: datetime, *, actor: str = REVIEW_ACTOR)
 
 
 def review(session: Session, now: datetime, *, actor: str = REVIEW_ACTOR) -> int:
-    """The scheduled review: ends due overrides, then, from `grace_days` after the latest review day,
-    moves down members below their tier, each member once per review. Returns the changes made."""
+    """The scheduled review: ends due overrides, then moves down members below their tier for the
+    latest review whose grace is over, each member once per review. Returns the changes made."""
     changed = end_overrides(session, now, actor=actor)
     program = program_at(session, now)
     tiers = _tiers(program)
     if tiers is None:
         return changed
-    review_at = start_of_business_day(last_review_day(tiers, business_date(now, program.tz)), program.tz)
     grace = tiers.qualification.review.grace_days
-    if now < review_at + timedelta(days=grace):
-        return changed
+    # The latest review whose grace period is over at `now`.
+    review_at = start_of_business_day(last_review_day(tiers, business_date(now - timedelta(days=grace), program.tz)),
+                                      program.tz)
     metric = tiers.qualification.metric
     closed = repository.metrics(metric, *review_window(program, tiers, review_at)).subquery("closed")
     current = repository.metrics(metric, *current_window(program, tiers, now)).subquery("current")
@@ -349,3 +361,10 @@ def counts(session: Session, program: ActiveProgram, at: datetime) -> list[tuple
     tiers = require_tiers(program)
     found = repository.tier_counts(session, tiers, at)
     return [(level, found.get(level.code, 0)) for level in tiers.levels]
+
+
+def tier_history(session: Session, customer_id: int, *, limit: int = 100) -> list[TierHistory]:
+    """A member's tier changes, newest first."""
+    require_customer(session, customer_id)
+    return list(session.scalars(select(TierHistory).where(TierHistory.customer_id == customer_id)
+                                .order_by(TierHistory.id.desc()).limit(limit)))
