@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.models.transactions import TransactionAward
+from loyalty.programs.rules import MemberFacts
 from loyalty.programs.schemas import parse_program
 from loyalty.programs.service import apply_program, default_program
+from loyalty.transactions import hotpath
 from loyalty.transactions.schemas import PurchaseIn
 from loyalty.transactions.service import record_purchase
 from tests.factories import auth, make_customer, make_key, make_store, purchase_body
@@ -113,46 +114,55 @@ def _sale(session: Session, customer_id: int, amount: int, pos_id: str, *, hot_p
     return body
 
 
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
+class _Reads:
+    """Counts member-fact reads: each is one round trip the hot path would not otherwise make."""
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = hotpath.read_member_facts
 
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+        def counted(session: Session, customer_id: int) -> MemberFacts | None:
+            self.calls += 1
+            return real(session, customer_id)
+
+        monkeypatch.setattr(hotpath, "read_member_facts", counted)
 
 
 class TestMemberFacts:
-    def test_are_read_only_for_programs_that_need_them(self, engine: Engine, session: Session) -> None:
+    def test_are_read_only_for_programs_that_need_them(self, session: Session,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
         make_store(session)
         customer = make_customer(session, birthday=date(1990, 3, 20))
-        _sale(session, customer.id, 100_000, "warm-up")  # program and store kind now cached
-        with statements(engine) as seen:
-            _sale(session, customer.id, 100_000, "plain")
-        assert [s for s in seen if "customers" in s] == []
+        reads = _Reads(monkeypatch)
+        assert _sale(session, customer.id, 100_000, "plain")["points_earned"] == 10
+        assert reads.calls == 0
         apply_rules(session, [{"id": "bd", "name": "Birthday", "when": {"birthday_month": True},
                                "give": {"bonus": 200}}])
-        _sale(session, customer.id, 100_000, "warm-up-2")
-        with statements(engine) as seen:
-            body = _sale(session, customer.id, 100_000, "birthday")
-        assert len([s for s in seen if "customers" in s]) == 1
-        assert body["points_earned"] == 210
+        assert _sale(session, customer.id, 100_000, "birthday")["points_earned"] == 210
+        assert _sale(session, customer.id, 100_000, "general", hot_path=False)["points_earned"] == 210
+        assert reads.calls == 2
 
-    def test_segments_are_in_the_program_file_and_need_no_query(self, engine: Engine, session: Session) -> None:
+    def test_read_the_birthday_month_and_the_first_purchase(self, session: Session) -> None:
+        make_store(session)
+        born_in_march, unknown_birthday = make_customer(session, birthday=date(1990, 3, 20)), make_customer(session)
+        assert hotpath.read_member_facts(session, born_in_march.id) == MemberFacts(3, True)
+        assert hotpath.read_member_facts(session, unknown_birthday.id) == MemberFacts(None, True)
+        assert hotpath.read_member_facts(session, 999_999) is None
+        session.rollback()
+        _sale(session, born_in_march.id, 100_000, "first")
+        assert hotpath.read_member_facts(session, born_in_march.id) == MemberFacts(3, False)
+        session.rollback()
+
+    def test_segments_are_in_the_program_file_and_need_no_read(self, session: Session,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
         make_store(session)
         vip, other = make_customer(session), make_customer(session)
         apply_rules(session, [{"id": "vip", "name": "VIP", "when": {"segments": ["vip"]}, "give": {"bonus": 5}}],
                     {"vip": [vip.id]})
-        _sale(session, other.id, 100_000, "warm-up")
-        with statements(engine) as seen:
-            assert _sale(session, vip.id, 100_000, "v")["points_earned"] == 15
-            assert _sale(session, other.id, 100_000, "o")["points_earned"] == 10
-        assert [s for s in seen if "customers" in s] == []
+        reads = _Reads(monkeypatch)
+        assert _sale(session, vip.id, 100_000, "v")["points_earned"] == 15
+        assert _sale(session, other.id, 100_000, "o")["points_earned"] == 10
+        assert reads.calls == 0
 
 
 class TestBothPaths:

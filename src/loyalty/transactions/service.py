@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from loyalty.bulk import insert_rows
 from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.ledger import service as ledger
 from loyalty.ledger.repository import Balance, read_balance
-from loyalty.models import Customer, Hold, Transaction, TransactionLine
+from loyalty.models import Hold, Transaction, TransactionLine
 from loyalty.models.transactions import TransactionAward
 from loyalty.programs.rules import NOTHING, Award, Earned, MemberFacts
 from loyalty.programs.service import ActiveProgram, program_at
@@ -79,12 +79,8 @@ def _member_facts(session: Session, program: ActiveProgram, customer_id: int | N
     """Birthday month and first purchase, in one query, only for programs with rules that need them."""
     if customer_id is None or not program.earn.needs_member:
         return None
-    earlier = exists().where(Transaction.customer_id == customer_id, Transaction.kind == "purchase")
-    row = session.execute(select(Customer.birthday, earlier).where(Customer.id == customer_id)).one_or_none()
-    if row is None:
-        return None  # an unknown customer: the write that follows answers 404
-    birthday, has_purchase = row
-    return MemberFacts(birthday.month if birthday is not None else None, not has_purchase)
+    # None for an unknown customer: the write that follows answers 404.
+    return hotpath.read_member_facts(session, customer_id)
 
 
 def _existing(session: Session, store_id: str, pos_id: str) -> Transaction:

@@ -1,0 +1,223 @@
+"""Earn rules: the cost of a 50-rule program per purchase, scalar and vectorised, and inside record_purchase.
+
+    .venv/bin/python benchmarks/rules.py [--purchases 20000] [--sales 3000]
+
+1. The scalar evaluator (what every API purchase runs): microseconds per purchase for the
+   articles' program (its two earn: rates) and for a program of 50 rules mixing every condition
+   and effect, on random purchases (a third with lines).
+2. The vectorised evaluator (imports): nanoseconds per purchase over one array of purchases.
+3. record_purchase on a fresh SQLite file (hot path, one commit per sale, no HTTP): CPU per sale
+   under the articles' program, under 50 rules without member conditions, and under 50 rules
+   with a birthday and a first-purchase rule (one more query per sale). The core issue's target
+   is that 50 rules cost earn throughput at most 25%; the HTTP server's CPU per purchase is in
+   docs/benchmarks.md (1.6 - 2.6 ms), so this in-process figure is the stricter comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loyalty.db import make_engine, session_factory
+from loyalty.migrations.runner import upgrade_to_head
+from loyalty.programs.rules import MemberFacts, RuleEngine
+from loyalty.programs.schemas import ProgramDefinition, parse_program
+from loyalty.programs.service import DEFAULT_PROGRAM_FILE, ProgramCache, apply_program, load_program_file
+from loyalty.transactions.schemas import Line, PurchaseIn
+from loyalty.transactions.service import record_purchase
+
+STORES = [(f"S{n:02d}", kind) for n, kind in enumerate(["retail"] * 6 + ["outlet"] * 2 + ["online"] * 2)]
+CATEGORIES = ["dairy", "bakery", "ice cream", "drinks", "snacks"]
+
+
+def fifty_rules(*, member_conditions: bool) -> list[dict[str, Any]]:
+    rng = random.Random(50)
+    rules: list[dict[str, Any]] = []
+    for n in range(50):
+        when: dict[str, Any] = {}
+        pick = n % 10
+        if pick == 0:
+            when["store_ids"] = rng.sample([s for s, _ in STORES], 3)
+        elif pick == 1:
+            when["weekdays"] = rng.sample(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], 2)
+        elif pick == 2:
+            when["hours"] = ["07:00-10:00", "17:00-19:00"]
+        elif pick == 3:
+            when["date_from"], when["date_to"] = "2026-01-01", "2026-12-31"
+        elif pick == 4:
+            when["min_spend"] = rng.choice([200_000, 500_000, 1_000_000])
+        elif pick == 5:
+            when["segments"] = ["vip"]
+        elif pick == 6:
+            when["categories"] = [rng.choice(CATEGORIES)]
+        elif pick == 7:
+            when["skus"] = [f"SKU-{rng.randrange(200):03d}" for _ in range(5)]
+        elif pick == 8:
+            when["store_kinds"] = ["outlet"]
+        else:
+            when["weekdays"], when["hours"] = ["sat", "sun"], "09:00-21:00"
+        if member_conditions and n == 48:
+            when = {"birthday_month": True}
+        if member_conditions and n == 49:
+            when = {"first_purchase": True}
+        effect = n % 3
+        give: dict[str, Any] = ({"points_per": {"points": rng.randint(1, 5), "per_amount": 100_000}} if effect == 0
+                                else {"multiplier": rng.choice(["1.1", "1.25", "1.5", "2"])} if effect == 1
+                                else {"bonus": rng.randint(5, 100)})
+        rule: dict[str, Any] = {"id": f"r{n:02d}", "name": f"Rule {n}", "priority": rng.randint(-3, 3),
+                                "exclusive": n % 17 == 16, "when": when, "give": give}
+        if n % 4 == 0:
+            rule["cap"] = {"per_transaction": 200}
+        rules.append(rule)
+    return rules
+
+
+def program(rules: list[dict[str, Any]]) -> ProgramDefinition:
+    base, _ = load_program_file(DEFAULT_PROGRAM_FILE)
+    data = base.model_dump(mode="json")
+    data.update(rules=rules, segments={"vip": list(range(1, 2001, 2))})
+    return parse_program(data)
+
+
+def random_purchases(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    result = []
+    for _ in range(count):
+        store, kind = rng.choice(STORES)
+        lines: list[Line] = []
+        if rng.random() < 1 / 3:
+            lines = [Line(sku=f"SKU-{rng.randrange(200):03d}", category=rng.choice(CATEGORIES),
+                          quantity=rng.randint(1, 3), unit_price=rng.choice([25_000, 60_000, 120_000]))
+                     for _ in range(rng.randint(1, 6))]
+        amount = sum(li.quantity * li.unit_price for li in lines) if lines else rng.randrange(20_000, 3_000_000)
+        result.append({"store_id": store, "store_kind": kind, "amount": amount, "paid": amount,
+                       "occurred_at": start + timedelta(minutes=rng.randrange(60 * 24 * 60)),
+                       "customer_id": rng.randrange(1, 2001), "lines": lines,
+                       "member": MemberFacts(rng.randint(1, 12), rng.random() < 0.05)})
+    return result
+
+
+def scalar_us(engine: RuleEngine, purchases: list[dict[str, Any]], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for purchase in purchases:
+            engine.evaluate(**purchase)
+        best = min(best, time.perf_counter() - started)
+    return best / len(purchases) * 1e6
+
+
+def vectorised_ns(engine: RuleEngine, purchases: list[dict[str, Any]]) -> float:
+    arrays = {
+        "amounts": np.array([p["amount"] for p in purchases], dtype=np.int64),
+        "store_kinds": np.array([p["store_kind"] for p in purchases]),
+        "store_ids": np.array([p["store_id"] for p in purchases]),
+        "local_times": np.array([p["occurred_at"].astimezone(engine.tz).replace(tzinfo=None) for p in purchases],
+                                dtype="datetime64[m]"),
+        "customer_ids": np.array([p["customer_id"] for p in purchases], dtype=np.int64),
+        "birthday_months": np.array([p["member"].birthday_month for p in purchases], dtype=np.int64),
+        "first_purchase": np.array([p["member"].first_purchase for p in purchases], dtype=bool),
+    }
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        engine.evaluate_many(**arrays)
+        best = min(best, time.perf_counter() - started)
+    return best / len(purchases) * 1e9
+
+
+class _Till:
+    """A fresh SQLite file under one program, with sales ready to record."""
+
+    def __init__(self, rules: list[dict[str, Any]] | None, directory: Path, label: str, sales: int) -> None:
+        from loyalty.customers.schemas import CustomerCreate
+        from loyalty.customers.service import create_customer
+        from loyalty.stores.service import StoreIn, create_store
+
+        url = f"sqlite:///{directory / (label + '.db')}"
+        upgrade_to_head(url)
+        self.engine = make_engine(url)
+        self.factory = session_factory(self.engine)
+        with self.factory() as session:
+            for store, kind in STORES:
+                create_store(session, StoreIn(id=store, name=store, kind=kind, city="Hà Nội"))
+            for n in range(200):
+                create_customer(session, CustomerCreate.model_validate(
+                    {"phone": f"091{n:07d}", "name": "Khách", "birthday": date(1990, n % 12 + 1, 1)}))
+            definition = program(rules) if rules is not None else load_program_file(DEFAULT_PROGRAM_FILE)[0]
+            apply_program(session, definition, "bench", actor="bench",
+                          effective_from=datetime(2000, 1, 1, tzinfo=UTC))
+            session.commit()
+        rng = random.Random(3)
+        self.bodies = []
+        for n in range(sales):
+            store, _ = rng.choice(STORES)
+            lines = [{"sku": f"SKU-{rng.randrange(200):03d}", "category": rng.choice(CATEGORIES), "quantity": 1,
+                      "unit_price": 100_000}] if n % 3 == 0 else []
+            self.bodies.append(PurchaseIn.model_validate({
+                "store_id": store, "transaction_id": f"T{n}", "customer_id": rng.randrange(1, 201),
+                "occurred_at": datetime.now(UTC) - timedelta(minutes=n), "amount": 100_000 if lines else 450_000,
+                "lines": lines}))
+        self.position = 0
+
+    def cpu_ms(self, count: int) -> float:
+        """CPU ms per record_purchase + commit (hot path, no HTTP) over the next `count` sales."""
+        ProgramCache.clear()
+        with self.factory() as session:
+            record_purchase(session, self.bodies[self.position], actor="bench")  # program cache, statements
+            session.commit()
+            started = time.process_time()
+            for body in self.bodies[self.position + 1:self.position + 1 + count]:
+                record_purchase(session, body, actor="bench")
+                session.commit()
+            spent = time.process_time() - started
+        self.position += count + 1
+        return spent / count * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--purchases", type=int, default=20_000)
+    parser.add_argument("--sales", type=int, default=3_000, help="per program, in 5 interleaved rounds")
+    args = parser.parse_args()
+    purchases = random_purchases(args.purchases)
+    articles = RuleEngine(load_program_file(DEFAULT_PROGRAM_FILE)[0])
+    fifty = RuleEngine(program(fifty_rules(member_conditions=True)))
+    results: dict[str, float] = {
+        "scalar_us_articles_program": scalar_us(articles, purchases),
+        "scalar_us_50_rules": scalar_us(fifty, purchases),
+        "vectorised_ns_articles_program": vectorised_ns(articles, purchases),
+        "vectorised_ns_50_rules": vectorised_ns(fifty, purchases),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        # Interleaved rounds, best of each: other work on a shared machine hits all three alike.
+        tills = {"articles_program": None, "50_rules": fifty_rules(member_conditions=False),
+                 "50_rules_member_facts": fifty_rules(member_conditions=True)}
+        rounds = 5
+        per_round = args.sales // rounds
+        ready = {name: _Till(rules, Path(tmp), name, (per_round + 1) * rounds) for name, rules in tills.items()}
+        best = dict.fromkeys(ready, float("inf"))
+        for _ in range(rounds):
+            for name, till in ready.items():
+                best[name] = min(best[name], till.cpu_ms(per_round))
+        for name, till in ready.items():
+            results[f"record_purchase_cpu_ms_{name}"] = best[name]
+            till.engine.dispose()
+    base = results["record_purchase_cpu_ms_articles_program"]
+    results["cost_50_rules_percent"] = 100 * (results["record_purchase_cpu_ms_50_rules"] / base - 1)
+    results["cost_50_rules_member_facts_percent"] = 100 * (
+        results["record_purchase_cpu_ms_50_rules_member_facts"] / base - 1)
+    print(json.dumps({k: round(v, 2) for k, v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
