@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from loyalty.db import session_factory
 from loyalty.models.transactions import TransactionAward
 from loyalty.programs.rules import MemberFacts
 from loyalty.programs.schemas import parse_program
@@ -121,9 +123,9 @@ class _Reads:
         self.calls = 0
         real = hotpath.read_member_facts
 
-        def counted(session: Session, customer_id: int) -> MemberFacts | None:
+        def counted(session: Session, customer_id: int, *, lock: bool = False) -> MemberFacts | None:
             self.calls += 1
-            return real(session, customer_id)
+            return real(session, customer_id, lock=lock)
 
         monkeypatch.setattr(hotpath, "read_member_facts", counted)
 
@@ -188,3 +190,38 @@ class TestBothPaths:
             answer["balance"] = None
         assert answers[True] == answers[False]
         assert_ledger_ok(session)
+
+
+class TestFirstPurchaseRace:
+    def test_two_tills_racing_a_first_purchase_give_one_welcome(self, engine: Engine, session: Session) -> None:
+        make_store(session)
+        customer = make_customer(session)
+        apply_rules(session, [{"id": "welcome", "name": "Welcome", "when": {"first_purchase": True},
+                               "give": {"bonus": 100}}])
+        factory = session_factory(engine)
+        first, second = factory(), factory()
+        outcome: dict[str, Any] = {}
+
+        def other_till() -> None:
+            # Blocks on the member's row (PostgreSQL) or on the write lock (SQLite) until `first` commits.
+            outcome["body"] = record_purchase(second, _body(customer.id, "till-2"), actor="pos").body
+            second.commit()
+
+        try:
+            mine = record_purchase(first, _body(customer.id, "till-1"), actor="pos").body
+            thread = threading.Thread(target=other_till)
+            thread.start()
+            thread.join(timeout=0.5)
+            assert thread.is_alive(), "the second till must wait for the first"
+            first.commit()
+            thread.join(timeout=30)
+        finally:
+            first.close()
+            second.close()
+        assert breakdown(mine.model_dump()) == [("welcome", 100), ("earn[0]", 10)]
+        assert breakdown(outcome["body"].model_dump()) == [("earn[0]", 10)]
+        assert_ledger_ok(session)
+
+
+def _body(customer_id: int, pos_id: str) -> PurchaseIn:
+    return PurchaseIn.model_validate(purchase_body(customer_id, 100_000, pos_id=pos_id, occurred_at=SATURDAY))

@@ -149,12 +149,13 @@ def _compile(definition: ProgramDefinition) -> list[_Rule]:
 class RuleEngine:
     """A program's earn rules, compiled once when the program is loaded."""
 
-    __slots__ = ("_by_kind", "_unkinded", "needs_local_time", "needs_member", "rules", "tz")
+    __slots__ = ("_by_kind", "_unkinded", "needs_first_purchase", "needs_local_time", "needs_member", "rules", "tz")
 
     def __init__(self, definition: ProgramDefinition) -> None:
         self.rules: tuple[_Rule, ...] = tuple(_compile(definition))
         self.tz = ZoneInfo(definition.timezone)
         self.needs_member = any(rule.birthday or rule.first for rule in self.rules)
+        self.needs_first_purchase = any(rule.first for rule in self.rules)
         self.needs_local_time = any(rule.needs_local_time for rule in self.rules)
         # Candidates per store kind, so a purchase only looks at rules that can match its store.
         self._by_kind = {kind: tuple(r for r in self.rules if r.store_kinds is None or kind in r.store_kinds)

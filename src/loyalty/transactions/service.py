@@ -80,7 +80,7 @@ def _member_facts(session: Session, program: ActiveProgram, customer_id: int | N
     if customer_id is None or not program.earn.needs_member:
         return None
     # None for an unknown customer: the write that follows answers 404.
-    return hotpath.read_member_facts(session, customer_id)
+    return hotpath.read_member_facts(session, customer_id, lock=program.earn.needs_first_purchase)
 
 
 def _existing(session: Session, store_id: str, pos_id: str) -> Transaction:
