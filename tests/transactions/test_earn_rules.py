@@ -84,6 +84,8 @@ class TestTheReceipt:
         replay = client.post("/v1/transactions", json=sale, headers=auth(key))
         assert replay.status_code == 200
         assert replay.json()["points_breakdown"] == body["points_breakdown"]
+        shown = client.get(f"/v1/transactions/{body['id']}", headers=auth(key)).json()
+        assert shown["points_breakdown"] == body["points_breakdown"]
         # The next sale is not the first any more.
         second = client.post("/v1/transactions", json=purchase_body(customer.id, 100_000, occurred_at=SATURDAY),
                              headers=auth(key)).json()
