@@ -18,6 +18,7 @@ from loyalty.timeutil import utcnow
 from tests.factories import auth, make_key, make_store
 from tests.readers import assert_ledger_ok, count, reading
 from tests.rewards.helpers import Counter, reward_body, slug
+from tests.tiers.helpers import use_tiers
 
 
 @pytest.fixture
@@ -192,11 +193,28 @@ class TestIssuing:
         counter.reward("ON")
         assert counter.issue(999_999, "ON").status_code == 404
 
-    def test_tier_restricted_rewards_wait_for_tiers(self, counter: Counter) -> None:
+    def test_tier_restricted_rewards_need_a_program_with_tiers(self, counter: Counter) -> None:
         counter.reward("VIP", min_tier="gold")
         response = counter.issue(counter.member(), "VIP")
         assert response.status_code == 409 and slug(response) == "tier-required"
         assert count(counter.session, Voucher) == 0
+
+    def test_tier_restricted_rewards_go_to_that_tier_and_above(self, counter: Counter) -> None:
+        use_tiers(counter.session)  # MEMBER < SILVER < GOLD
+        counter.session.rollback()  # end the read it left open: the API writes next
+        counter.reward("SILVERDAY", min_tier="SILVER")
+        base, silver, gold = counter.member(), counter.member(), counter.member()
+        until = (utcnow() + timedelta(days=30)).isoformat()
+        for member, tier in ((silver, "SILVER"), (gold, "GOLD")):
+            response = counter.client.post(f"/v1/customers/{member}/tier-override", headers=auth(counter.admin),
+                                           json={"tier": tier, "reason": "test", "until": until})
+            assert response.status_code in (200, 201), response.text
+        refused = counter.issue(base, "SILVERDAY")
+        assert refused.status_code == 409 and slug(refused) == "tier-required"
+        assert counter.issue(silver, "SILVERDAY").status_code == 201
+        assert counter.issue(gold, "SILVERDAY").status_code == 201
+        assert count(counter.session, Voucher) == 2
+        assert_ledger_ok(counter.session)
 
     def test_same_idempotency_key_issues_once(self, counter: Counter) -> None:
         counter.reward("COFFEE", stock=10)

@@ -22,6 +22,7 @@ from loyalty.programs.service import program_at
 from loyalty.rewards import repository
 from loyalty.rewards.schemas import RewardDefinition, RewardOut, RewardUpdate, VoucherOut, check_window
 from loyalty.stores.service import store_kind
+from loyalty.tiers import service as tiers
 from loyalty.timeutil import business_date, start_of_business_day
 
 
@@ -82,19 +83,6 @@ def normalise_voucher_code(code: str) -> str | None:
     if len(raw) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in raw):
         return None
     return "-".join(raw[i:i + 4] for i in range(0, CODE_LENGTH, 4))
-
-
-# --- tiers (placeholder) ----------------------------------------------------------------------
-
-def member_tier(session: Session, customer_id: int) -> str | None:
-    """The member's tier. TIERS WORK: tiers do not exist yet, so nobody has one; replace this
-    (and `meets_tier`, which will need the tiers' order) when issue 3's tiers land."""
-    return None
-
-
-def meets_tier(tier: str | None, min_tier: str | None) -> bool:
-    # TIERS WORK: until tiers have an order, only the exact tier qualifies.
-    return min_tier is None or tier == min_tier
 
 
 # --- the catalogue ----------------------------------------------------------------------------
@@ -160,7 +148,8 @@ def issue_voucher(session: Session, *, customer_id: int, reward_code: str, actor
     reward = require_reward(session, reward_code)
     _check_offered(reward, now)
     lock_member(session, customer_id)  # 404 for an unknown customer; serialises this member's requests
-    if not meets_tier(member_tier(session, customer_id), reward.min_tier):
+    if reward.min_tier is not None and not tiers.meets_tier(
+            program_at(session, now), tiers.member_tier(session, customer_id, now), reward.min_tier):
         raise TierRequired(f"reward {reward.code} is for members of tier {reward.min_tier}",
                            min_tier=reward.min_tier)
     if reward.per_member_limit is not None:
