@@ -125,9 +125,9 @@ class _Reads:
         self.calls = 0
         real = hotpath.read_member_facts
 
-        def counted(session: Session, customer_id: int, *, lock: bool = False) -> MemberFacts | None:
+        def counted(session: Session, customer_id: int, **options: Any) -> MemberFacts | None:
             self.calls += 1
-            return real(session, customer_id, lock=lock)
+            return real(session, customer_id, **options)
 
         monkeypatch.setattr(hotpath, "read_member_facts", counted)
 

@@ -16,6 +16,8 @@ from loyalty.db import run_in_transaction, session_scope
 from loyalty.imports import rows as csvrows
 from loyalty.imports.service import BatchReport, import_customers, import_transactions
 from loyalty.programs.service import program_at
+from loyalty.tiers import service as tiers
+from loyalty.timeutil import utcnow
 
 Row = TypeVar("Row")
 
@@ -67,7 +69,13 @@ def import_transaction_file(engine: Engine, path: Path, *, create_customers: boo
 
     def work(session: Session, batch: list[csvrows.TransactionRow | csvrows.RowError]) -> BatchReport:
         return import_transactions(session, batch, create_customers=create_customers)
-    return _run(engine, path, batches, work, progress)
+    report = _run(engine, path, batches, work, progress)
+    with session_scope(engine) as session:
+        # Imported purchases count toward tiers like live ones: upgrades for the window ending now,
+        # set-based (the review handles downgrades, as for live sales).
+        now = utcnow()
+        tiers.recompute_all(session, program_at(session, now), now, actor="import")
+    return report
 
 
 def import_customer_file(engine: Engine, path: Path, *, batch_size: int = 5000,

@@ -18,9 +18,13 @@ Order of evaluation, the same in the scalar and the vectorised evaluator:
 6. `cap.per_transaction` caps what one rule gives to one purchase (for a multiplier: the points
    it adds). Points are integers throughout; the breakdown lists rules that gave points.
 
-Member facts (birthday month, first purchase) are only needed when a rule asks for them
-(`RuleEngine.needs_member`); segments are lists in the program file; tiers do not exist yet,
-so `member_tier()` answers None and a tier-conditioned rule never matches.
+7. A tier's `earn_multiplier` perk (tiers.levels[].perks) adds floor(S x (percent - 100) / 100)
+   where S is the points of every applied per-amount rule, as an award `tier:<CODE>`.
+
+Member facts (birthday month, first purchase, tier) are only read when a rule or a tier perk
+needs them (`RuleEngine.needs_member`); segments are lists in the program file; the tier is
+the member's tier when the purchase is recorded (an active override first), as the tiers
+service defines it.
 """
 
 from __future__ import annotations
@@ -42,11 +46,6 @@ _MINUTES_PER_DAY = 24 * 60
 _NO_STOP = -(2**62)
 
 
-def member_tier(customer_id: int, at: datetime) -> str | None:
-    """The member's tier at a time: the hook tier rules are evaluated through. No tiers yet (L4)."""
-    return None
-
-
 class LineLike(Protocol):
     @property
     def sku(self) -> str: ...
@@ -64,6 +63,7 @@ class MemberFacts:
 
     birthday_month: int | None
     first_purchase: bool
+    tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +149,21 @@ def _compile(definition: ProgramDefinition) -> list[_Rule]:
 class RuleEngine:
     """A program's earn rules, compiled once when the program is loaded."""
 
-    __slots__ = ("_by_kind", "_unkinded", "needs_first_purchase", "needs_local_time", "needs_member", "rules", "tz")
+    __slots__ = ("_by_kind", "_unkinded", "base_tier", "needs_first_purchase", "needs_local_time", "needs_member",
+                 "needs_tier", "rules", "tier_perks", "tz")
 
     def __init__(self, definition: ProgramDefinition) -> None:
         self.rules: tuple[_Rule, ...] = tuple(_compile(definition))
         self.tz = ZoneInfo(definition.timezone)
-        self.needs_member = any(rule.birthday or rule.first for rule in self.rules)
+        levels = definition.tiers.levels if definition.tiers is not None else []
+        self.base_tier: str | None = levels[0].code if levels else None
+        # tier code -> (percent, award name) for tiers whose perk multiplies earned points
+        self.tier_perks: dict[str, tuple[int, str]] = {
+            level.code: (level.perks.earn_multiplier_percent,
+                         f"{level.name}: x{level.perks.earn_multiplier.normalize()} points")
+            for level in levels if level.perks.earn_multiplier_percent != 100}
+        self.needs_tier = bool(self.tier_perks) or any(rule.tiers is not None for rule in self.rules)
+        self.needs_member = self.needs_tier or any(rule.birthday or rule.first for rule in self.rules)
         self.needs_first_purchase = any(rule.first for rule in self.rules)
         self.needs_local_time = any(rule.needs_local_time for rule in self.rules)
         # Candidates per store kind, so a purchase only looks at rules that can match its store.
@@ -191,7 +200,7 @@ class RuleEngine:
                 break  # sorted by priority: everything after is stopped too
             if rule.store_ids is not None and store_id not in rule.store_ids:
                 continue
-            if rule.tiers is not None and member_tier(customer_id, occurred_at) not in rule.tiers:
+            if rule.tiers is not None and (member is None or member.tier not in rule.tiers):
                 continue
             if rule.segment_ids is not None and customer_id not in rule.segment_ids:
                 continue
@@ -246,6 +255,14 @@ class RuleEngine:
             if points:
                 total += points
                 awards.append(Award(rule.id, rule.name, points))
+        tier = member.tier if member is not None else None
+        perk = self.tier_perks.get(tier) if tier is not None else None
+        if perk is not None:
+            earned = sum(p for r, p in applied if r.effect == _PER_AMOUNT)
+            extra = earned * (perk[0] - 100) // 100
+            if extra:
+                total += extra
+                awards.append(Award(f"tier:{tier}", perk[1], extra))
         return Earned(total, tuple(awards))
 
     # --- many purchases at once (imports) ---------------------------------------------------
@@ -275,7 +292,7 @@ class RuleEngine:
         applied = np.zeros((len(self.rules), n), dtype=bool)
         for index, rule in enumerate(self.rules):
             if rule.lines or rule.tiers is not None:
-                continue  # no lines in imports; no tiers yet
+                continue  # rows with lines, and programs that need tiers, are scored by `evaluate`
             mask = rule.priority >= stop
             if rule.store_kinds is not None:
                 mask &= np.isin(store_kinds, list(rule.store_kinds))

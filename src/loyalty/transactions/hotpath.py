@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from loyalty.bulk import sqlite_datetime
 from loyalty.ledger.repository import Balance
 from loyalty.programs.rules import Award, MemberFacts
+from loyalty.timeutil import utcnow
 from loyalty.transactions.schemas import Line
 
 
@@ -147,22 +148,30 @@ _SQLITE_LOT = (
 
 
 # What member-conditioned earn rules need, in one read (only for programs that have such rules).
-_PG_MEMBER = ("SELECT EXTRACT(MONTH FROM birthday)::int, EXISTS (SELECT 1 FROM transactions "
-              "WHERE customer_id = %(id)s AND kind = 'purchase') FROM customers WHERE id = %(id)s")
+# The tier: an override in force, else the earned tier; NULL (no row yet) is the base tier.
+_PG_MEMBER = ("SELECT EXTRACT(MONTH FROM c.birthday)::int, EXISTS (SELECT 1 FROM transactions "
+              "WHERE customer_id = %(id)s AND kind = 'purchase'), "
+              "CASE WHEN t.override_until > %(at)s THEN t.override_tier ELSE t.tier END "
+              "FROM customers c LEFT JOIN member_tiers t ON t.customer_id = c.id WHERE c.id = %(id)s")
 # Two tills racing a member's first purchase must not both see "no earlier purchase": the
 # member's row is locked first, and the facts are read by a second statement, whose snapshot
 # (READ COMMITTED) then includes the other till's committed sale. SQLite writers are serialised.
 _PG_LOCK_MEMBER = "SELECT 1 FROM member_balances WHERE customer_id = %(id)s FOR UPDATE"
-_SQLITE_MEMBER = ("SELECT CAST(strftime('%m', birthday) AS INTEGER), EXISTS (SELECT 1 FROM transactions "
-                  "WHERE customer_id = ?1 AND kind = 'purchase') FROM customers WHERE id = ?1")
+_SQLITE_MEMBER = ("SELECT CAST(strftime('%m', c.birthday) AS INTEGER), EXISTS (SELECT 1 FROM transactions "
+                  "WHERE customer_id = ?1 AND kind = 'purchase'), "
+                  "CASE WHEN t.override_until > ?2 THEN t.override_tier ELSE t.tier END "
+                  "FROM customers c LEFT JOIN member_tiers t ON t.customer_id = c.id WHERE c.id = ?1")
 
 
-def read_member_facts(session: Session, customer_id: int, *, lock: bool = False) -> MemberFacts | None:
-    """Birthday month and whether this is the first purchase; None for an unknown customer.
+def read_member_facts(session: Session, customer_id: int, *, at: datetime | None = None,
+                      base_tier: str | None = None, lock: bool = False) -> MemberFacts | None:
+    """Birthday month, whether this is the first purchase, and the tier at `at` (`base_tier` for a
+    member without a tier row); None for an unknown customer.
 
     Driver-level like the sale itself: through the ORM this read cost more CPU than 50 rules.
     `lock` (for first-purchase rules) first locks the member's balance row on PostgreSQL.
     """
+    at = at or utcnow()
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     dbapi = connection.dialect.loaded_dbapi
@@ -172,9 +181,9 @@ def read_member_facts(session: Session, customer_id: int, *, lock: bool = False)
             if connection.dialect.name == "postgresql":
                 if lock:
                     cursor.execute(_PG_LOCK_MEMBER, {"id": customer_id})
-                cursor.execute(_PG_MEMBER, {"id": customer_id})
+                cursor.execute(_PG_MEMBER, {"id": customer_id, "at": at})
             else:
-                cursor.execute(_SQLITE_MEMBER, (customer_id,))
+                cursor.execute(_SQLITE_MEMBER, (customer_id, sqlite_datetime(at)))
             row = cursor.fetchone()
         finally:
             cursor.close()
@@ -182,8 +191,8 @@ def read_member_facts(session: Session, customer_id: int, *, lock: bool = False)
         raise DBAPIError.instance("member facts", None, exc, dbapi.Error, dialect=connection.dialect) from exc
     if row is None:
         return None
-    month, bought = row
-    return MemberFacts(int(month) if month is not None else None, not bought)
+    month, bought, tier = row
+    return MemberFacts(int(month) if month is not None else None, not bought, tier if tier is not None else base_tier)
 
 
 def write_simple_sale(session: Session, sale: SimpleSale) -> SaleWritten:

@@ -19,6 +19,7 @@ from loyalty.models.transactions import TransactionAward
 from loyalty.programs.rules import NOTHING, Award, Earned, MemberFacts
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.stores.service import store_kind
+from loyalty.tiers import service as tiers
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions import hotpath
 from loyalty.transactions.schemas import AwardOut, BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
@@ -75,12 +76,15 @@ def _awards_out(awards: tuple[Award, ...]) -> list[AwardOut]:
     return [AwardOut(rule_id=a.rule_id, name=a.name, points=a.points) for a in awards]
 
 
-def _member_facts(session: Session, program: ActiveProgram, customer_id: int | None) -> MemberFacts | None:
-    """Birthday month and first purchase, in one query, only for programs with rules that need them."""
+def _member_facts(session: Session, program: ActiveProgram, customer_id: int | None,
+                  at: datetime) -> MemberFacts | None:
+    """Birthday month, first purchase and tier, in one query, only for programs with rules or perks
+    that need them."""
     if customer_id is None or not program.earn.needs_member:
         return None
     # None for an unknown customer: the write that follows answers 404.
-    return hotpath.read_member_facts(session, customer_id, lock=program.earn.needs_first_purchase)
+    return hotpath.read_member_facts(session, customer_id, at=at, base_tier=program.earn.base_tier,
+                                     lock=program.earn.needs_first_purchase)
 
 
 def _existing(session: Session, store_id: str, pos_id: str) -> Transaction:
@@ -108,7 +112,7 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
     if data.currency != program.definition.currency:
         raise ValidationFailed(f"this program runs in {program.definition.currency}, not {data.currency}")
     point_value = program.definition.redemption.point_value
-    member = _member_facts(session, program, data.customer_id)
+    member = _member_facts(session, program, data.customer_id, now)
     if hot_path and data.customer_id is not None and data.hold_id is None and not data.redeem_points:
         earned_at = min(occurred_at, now)  # a POS clock running a few minutes fast must not park points
         if program.available_at(earned_at) <= now:
@@ -168,6 +172,8 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
                         .values(points_earned=earned, points_redeemed=redeemed))
     if data.customer_id is not None and balance is None:
         balance = read_balance(session, data.customer_id)
+    if data.customer_id is not None and program.definition.tiers is not None:
+        tiers.on_purchase(session, program, data.customer_id, occurred_at, actor=actor)
     return Recorded(PurchaseOut(
         id=transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
@@ -206,6 +212,9 @@ def _record_simple_sale(
             balance, settled = result.balance, result.settled_owed
         if balance is None:
             balance = read_balance(session, data.customer_id)
+    if program.definition.tiers is not None:
+        # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
+        tiers.on_purchase(session, program, data.customer_id, occurred_at, actor=actor)
     return Recorded(PurchaseOut(
         id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
