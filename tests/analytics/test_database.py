@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from loyalty.analytics.churn import WinBackOptions
 from loyalty.analytics.loader import load_database
 from loyalty.analytics.reports import Options, run_on_database
+from loyalty.errors import ConfigError, ValidationFailed
 from loyalty.models import Transaction
+from loyalty.programs.schemas import parse_program
+from loyalty.programs.service import apply_program, default_program
 from loyalty.transactions.schemas import ReturnIn
 from loyalty.transactions.service import record_return
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store
@@ -92,6 +95,26 @@ class TestDatabaseReports:
         stages = dict(report.table.select("customer", "stage").rows())
         assert stages[shop.c] == "prospect" and stages[shop.b] == "prospect"
         assert stages[shop.a] == "repeat"
+
+    def test_lifecycle_thresholds_come_from_the_program_file_unless_asked(self, session: Session,
+                                                                         shop: Shop) -> None:
+        derived = run_on_database(session, "lifecycle", Options(), date(2025, 3, 1)).summary["thresholds"]
+        definition = default_program().definition.model_dump(mode="json")
+        definition["lifecycle"] = {"lapsed_after_days": 45, "lost_after_days": 120}
+        apply_program(session, parse_program(definition), "test", actor="test",
+                      effective_from=datetime(2000, 1, 1, tzinfo=UTC))
+        session.commit()
+        configured = run_on_database(session, "lifecycle", Options(), date(2025, 3, 1)).summary["thresholds"]
+        assert (configured["lapsed_after_days"], configured["lost_after_days"]) == (45, 120)
+        assert configured["loyal_min_purchases"] == derived["loyal_min_purchases"]  # not in the file: derived
+        asked = run_on_database(session, "lifecycle", Options(lapsed_after_days=30), date(2025, 3, 1))
+        assert (asked.summary["thresholds"]["lapsed_after_days"], asked.summary["thresholds"]["lost_after_days"]) \
+            == (30, 120)
+        with pytest.raises(ValidationFailed, match="lost must come after lapsed"):
+            run_on_database(session, "lifecycle", Options(lapsed_after_days=200), date(2025, 3, 1))
+        definition["lifecycle"] = {"lapsed_after_days": 90, "lost_after_days": 60}
+        with pytest.raises(ConfigError, match=r"lifecycle: lost_after_days \(60\) must be greater than"):
+            parse_program(definition)
 
     def test_profitability_by_dimension(self, session: Session, shop: Shop) -> None:
         report = run_on_database(session, "profitability", Options(), date(2025, 3, 1))

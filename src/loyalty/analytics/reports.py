@@ -17,6 +17,7 @@ from loyalty.analytics.pareto import pareto_report
 from loyalty.analytics.report import Report
 from loyalty.analytics.rfm import rfm_report
 from loyalty.errors import NotFound, ValidationFailed
+from loyalty.programs.service import program_at
 
 DATABASE_ONLY = ("program",)
 
@@ -50,8 +51,15 @@ def run(name: str, data: Dataset, options: Options, session: Session | None = No
     if name == "lifecycle":
         if not 1 <= options.period_days <= 3660:
             raise ValidationFailed("period must be 1 to 3660 days")
-        return lifecycle_report(data, options.period_days, options.lapsed_after_days, options.lost_after_days,
-                                options.loyal_min_purchases)
+        # The request's thresholds first, then the program file's, then ones derived from the data.
+        configured = program_at(session).definition.lifecycle if session is not None else None
+        lapsed = options.lapsed_after_days or (configured.lapsed_after_days if configured else None)
+        lost = options.lost_after_days or (configured.lost_after_days if configured else None)
+        if lapsed is not None and lost is not None and lost <= lapsed:
+            raise ValidationFailed(f"a customer is lost after {lost} days but lapses only after {lapsed}: "
+                                   "lost must come after lapsed")
+        return lifecycle_report(data, options.period_days, lapsed, lost,
+                                options.loyal_min_purchases or (configured.loyal_min_purchases if configured else None))
     if name == "churn":
         from loyalty.analytics.loader import load_categories
 

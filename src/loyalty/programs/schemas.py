@@ -318,6 +318,23 @@ class TierProgram(_Strict):
 # --- end of tiers (L4) ------------------------------------------------------------------------
 
 
+class LifecycleThresholds(_Strict):
+    """Where the lifecycle report (C5) puts its stage boundaries; unset ones are derived from the
+    business's own purchase cycle (see analytics/lifecycle.py)."""
+
+    lapsed_after_days: int | None = Field(default=None, ge=1, le=3650, description="days without a purchase")
+    lost_after_days: int | None = Field(default=None, ge=2, le=3650, description="days without a purchase")
+    loyal_min_purchases: int | None = Field(default=None, ge=2, le=1000, description="purchase days to be loyal")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleThresholds:
+        if (self.lapsed_after_days is not None and self.lost_after_days is not None
+                and self.lost_after_days <= self.lapsed_after_days):
+            raise ValueError(f"lost_after_days ({self.lost_after_days}) must be greater than lapsed_after_days "
+                             f"({self.lapsed_after_days})")
+        return self
+
+
 class ProgramDefinition(_Strict):
     name: str = Field(min_length=1, max_length=200)
     currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
@@ -334,6 +351,8 @@ class ProgramDefinition(_Strict):
     rewards: list[RewardDefinition] | None = None
     # --- tiers (L4): omitted means no tiers; see tiers/service.py
     tiers: TierProgram | None = None
+    # --- lifecycle stages (C5) for analytics
+    lifecycle: LifecycleThresholds = LifecycleThresholds()
 
     @field_validator("timezone")
     @classmethod
