@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,14 +16,18 @@ from loyalty.api.limits import MAX_ID, IdPath
 from loyalty.auth.service import Principal
 from loyalty.auth.service import clear_cache as clear_key_cache
 from loyalty.config import get_settings
+from loyalty.customers.service import require_customer
 from loyalty.db import session_factory
 from loyalty.errors import ValidationFailed
 from loyalty.models.service import Survey, SurveyInvitation
-from loyalty.service import departures, interactions, reports, staff, surveys, tickets
+from loyalty.service import departures, interactions, reports, staff, surveys, tickets, tokens
 from loyalty.service.schemas import (
     AnswerIn,
     AnswerOut,
     AssignIn,
+    CustomerTicketLink,
+    CustomerTicketLinkIn,
+    CustomerTickets,
     DepartureCount,
     DepartureIn,
     DepartureOut,
@@ -136,6 +140,26 @@ def list_tickets(
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
 def get_ticket(ticket_id: IdPath, session: ReadSession, principal: DeskKey) -> TicketOut:
     return tickets.to_out(session, tickets.get_visible(session, ticket_id, staff.scope_of(session, principal)))
+
+
+@router.post("/customers/{customer_id}/ticket-link", status_code=201, response_model=CustomerTicketLink,
+             summary="A signed link for the customer to follow their own tickets")
+def create_ticket_link(customer_id: IdPath, data: CustomerTicketLinkIn, principal: DeskKey,
+                       write: WriteDep) -> JSONResponse:
+    def work(session: Session) -> Outcome:
+        require_customer(session, customer_id)
+        token = tokens.sign_customer(session, customer_id, data.days)
+        return Outcome(201, CustomerTicketLink(url=f"{get_settings().public_url.rstrip('/')}/v1/customer-tickets/"
+                                                   f"{token}", token=token,
+                                               expires_at=utcnow() + timedelta(days=data.days)))
+    return write.run(data, work)
+
+
+@router.get("/customer-tickets/{token}", response_model=CustomerTickets,
+            summary="A customer's own tickets, through the signed link they were sent (no API key)")
+def read_customer_tickets(token: Annotated[str, Path(max_length=500)], session: ReadSession) -> CustomerTickets:
+    customer_id = tokens.read_customer(session, token)
+    return CustomerTickets(customer_id=customer_id, tickets=tickets.customer_tickets(session, customer_id))
 
 
 @router.post("/tickets/{ticket_id}/assign", response_model=TicketOut)

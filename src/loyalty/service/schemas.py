@@ -187,6 +187,40 @@ class TicketOut(BaseModel):
     events: list[TicketEventOut] = Field(default_factory=list)
 
 
+class CustomerTicketLinkIn(Strict):
+    days: int = Field(default=30, ge=1, le=365, description="how long the link works")
+
+
+class CustomerTicketLink(BaseModel):
+    url: str
+    token: str
+    expires_at: datetime
+
+
+class CustomerReply(BaseModel):
+    at: datetime
+    note: str
+
+
+class CustomerTicket(BaseModel):
+    """What a customer sees of their own ticket: no owners, internal notes or deadlines."""
+
+    id: int
+    subject: str
+    category: str
+    store_id: str | None
+    status: str
+    created_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    replies: list[CustomerReply]
+
+
+class CustomerTickets(BaseModel):
+    customer_id: int
+    tickets: list[CustomerTicket]
+
+
 class TicketPage(BaseModel):
     items: list[TicketOut]
     next_before: int | None

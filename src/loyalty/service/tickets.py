@@ -22,7 +22,17 @@ from loyalty.models import LedgerEntry
 from loyalty.models.service import StaffMember, StaffStore, Ticket, TicketEvent
 from loyalty.programs.service import program_at
 from loyalty.service import sla
-from loyalty.service.schemas import AssignIn, GoodwillIn, ResponseIn, StatusIn, TicketEventOut, TicketIn, TicketOut
+from loyalty.service.schemas import (
+    AssignIn,
+    CustomerReply,
+    CustomerTicket,
+    GoodwillIn,
+    ResponseIn,
+    StatusIn,
+    TicketEventOut,
+    TicketIn,
+    TicketOut,
+)
 from loyalty.service.staff import Scope, require_staff
 from loyalty.stores.service import store_kind
 
@@ -260,6 +270,22 @@ def list_tickets(
     if before is not None:
         query = query.where(Ticket.id < before)
     return list(session.scalars(query.order_by(Ticket.id.desc()).limit(limit)))
+
+
+def customer_tickets(session: Session, customer_id: int, *, limit: int = 100) -> list[CustomerTicket]:
+    """A customer's own tickets, newest first, with the replies staff sent them (two queries)."""
+    own = list(session.scalars(select(Ticket).where(Ticket.customer_id == customer_id)
+                               .order_by(Ticket.id.desc()).limit(limit)))
+    replies: dict[int, list[CustomerReply]] = {t.id: [] for t in own}
+    if own:
+        for ticket_id, at, note in session.execute(
+                select(TicketEvent.ticket_id, TicketEvent.created_at, TicketEvent.note)
+                .where(TicketEvent.ticket_id.in_(list(replies)), TicketEvent.kind == "response")
+                .order_by(TicketEvent.id)):
+            replies[ticket_id].append(CustomerReply(at=at, note=note))
+    return [CustomerTicket(id=t.id, subject=t.subject, category=t.category, store_id=t.store_id, status=t.status,
+                           created_at=t.created_at, first_response_at=t.first_response_at,
+                           resolved_at=t.resolved_at, replies=replies[t.id]) for t in own]
 
 
 def to_out(session: Session, ticket: Ticket, *, with_events: bool = True) -> TicketOut:

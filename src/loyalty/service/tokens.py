@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -79,3 +79,30 @@ def read(session: Session, token: str) -> tuple[int, datetime]:
     if not isinstance(invitation_id, int):
         raise InvalidLink("the link is damaged or was not issued by us; use the link from your message")
     return invitation_id, signed.astimezone(UTC)
+
+
+# --- a customer's own tickets ----------------------------------------------------------------
+# Until members log in (the portal), a customer reaches their tickets through a signed link that
+# staff send them: it names one customer and expires, so it shows that customer's tickets only.
+TICKETS_SALT = "customer-tickets"
+
+
+def sign_customer(session: Session, customer_id: int, days: int) -> str:
+    return URLSafeTimedSerializer(_secret(session), salt=TICKETS_SALT).dumps({"c": customer_id, "d": days})
+
+
+def read_customer(session: Session, token: str) -> int:
+    """The customer a ticket link was signed for; forged is an InvalidLink, past its days a LinkExpired."""
+    serializer = URLSafeTimedSerializer(_secret(session), salt=TICKETS_SALT)
+    damaged = "the link is damaged or was not issued by us; use the link from your message"
+    try:
+        payload, signed = serializer.loads(token, return_timestamp=True)
+    except BadSignature:
+        raise InvalidLink(damaged) from None
+    customer_id = payload.get("c") if isinstance(payload, dict) else None
+    days = payload.get("d") if isinstance(payload, dict) else None
+    if not isinstance(customer_id, int) or not isinstance(days, int):
+        raise InvalidLink(damaged)
+    if utcnow() > signed.astimezone(UTC) + timedelta(days=days):
+        raise LinkExpired("this link has expired; ask us for a new one")
+    return customer_id
