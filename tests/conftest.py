@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from loyalty.app import create_app
 from loyalty.auth.service import clear_cache as clear_key_cache
-from loyalty.db import make_engine, read_only_engine, session_factory
+from loyalty.config import get_settings
+from loyalty.db import get_engine, make_engine, read_only_engine, session_factory
 from loyalty.migrations.runner import upgrade_to_head
 from loyalty.models import Base
 from loyalty.programs.service import ProgramCache
@@ -121,3 +122,15 @@ def session(engine: Engine) -> Iterator[Session]:
 def client(engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(engine), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The test's database as the CLI's LOYALTY_DATABASE_URL, with settings and engine caches fresh."""
+    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield database_url
+    get_engine().dispose()
+    get_settings.cache_clear()
+    get_engine.cache_clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.config import get_settings
-from loyalty.db import get_engine
 from tests.analytics import simulate as sim
 from tests.factories import make_customer, make_purchase, make_store
 
@@ -122,17 +119,6 @@ class TestOnACsvFile:
         path.write_text("customer,date,amount\n1,2024-01-01,5\n1,2024-02-01,5\n")
         code, output = run("clv", "--transactions", str(path), "--as-of", "2024-03-01")
         assert code == 2 and "at least two customers" in " ".join(output.split())
-
-
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 class TestOnTheDatabase:

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.config import get_settings
-from loyalty.db import get_engine
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.config import get_settings
-from loyalty.db import get_engine
 from loyalty.programs.rules import RuleEngine
 from loyalty.programs.service import DEFAULT_PROGRAM_FILE, load_program_file
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 def run(*args: str) -> tuple[int, str]:

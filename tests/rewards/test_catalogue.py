@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.config import get_settings
-from loyalty.db import get_engine
 from loyalty.errors import ConfigError
 from loyalty.models.rewards import Reward
 from loyalty.programs.schemas import parse_program
@@ -120,16 +117,6 @@ class TestSync:
 
 
 class TestCommandLine:
-    @pytest.fixture
-    def cli_db(self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-        monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
-        get_settings.cache_clear()
-        get_engine.cache_clear()
-        yield database_url
-        get_engine().dispose()
-        get_settings.cache_clear()
-        get_engine.cache_clear()
-
     def test_a_bad_catalogue_is_reported_with_its_path_and_nothing_is_applied(
         self, cli_db: str, session: Session, tmp_path: Path,
     ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,8 +12,7 @@ from typer.testing import CliRunner
 
 from loyalty.auth.service import clear_cache
 from loyalty.cli.main import app
-from loyalty.config import get_settings
-from loyalty.db import get_engine, run_in_transaction
+from loyalty.db import run_in_transaction
 from loyalty.models.service import StaffMember
 from tests.factories import auth, make_customer, make_key, make_store
 from tests.service.helpers import assert_problem, make_staff, staff_key
@@ -96,17 +94,6 @@ class TestStores:
         assert_problem(_patch(client, desk["admin"], desk["lan"], stores=["SG01", "XX99"]), 404)
         staff = {m["id"]: m for m in client.get("/v1/staff", headers=auth(desk["admin"])).json()}
         assert staff[desk["lan"]]["stores"] == ["HN01"]
-
-
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 class TestCli:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.config import get_settings
-from loyalty.db import get_engine
 from loyalty.jobs import run_jobs
 from loyalty.models.tiers import MemberTier
 from loyalty.tiers.service import set_override
@@ -19,17 +14,6 @@ from tests.factories import make_customer, make_store
 from tests.tiers.helpers import add_purchase, history, use_tiers, vn
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 def test_recompute_then_show(cli_db: str, session: Session) -> None:
