@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from loyalty.analytics.endpoints import router as analytics
 from loyalty.customers.endpoints import router as customers
 from loyalty.ledger.endpoints import router as ledger
+from loyalty.members.endpoints import router as members
 from loyalty.programs.endpoints import router as programs
 from loyalty.rewards.endpoints import router as rewards
 from loyalty.service.endpoints import router as service
@@ -33,4 +34,5 @@ def build_router() -> APIRouter:
     api.include_router(analytics)
     api.include_router(rewards)
     api.include_router(tiers)
+    api.include_router(members)
     return api

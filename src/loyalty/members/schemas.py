@@ -1,0 +1,57 @@
+"""API shapes of the member summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from loyalty.rewards.schemas import RewardKind
+from loyalty.tiers.schemas import MemberTierOut
+
+
+class SummaryBalance(BaseModel):
+    available: int = Field(description="spendable now")
+    pending: int = Field(description="earned, spendable after the pending period")
+    held: int = Field(description="reserved by open holds")
+    owed: int = Field(description="points the member owes after a return of spent points")
+
+
+class SummaryExpiring(BaseModel):
+    within_30_days: int
+    within_60_days: int
+    within_90_days: int
+
+
+class SummaryVoucher(BaseModel):
+    code: str
+    reward_name: str
+    kind: RewardKind
+    value: int | str | None = Field(description="amount off (voucher_amount), percent off (voucher_percent), the "
+                                                "product's SKU (free_product); null for other kinds")
+    expires_at: datetime
+
+
+class NextReward(BaseModel):
+    code: str
+    name: str
+    points_cost: int
+    affordable: bool
+    points_missing: int = Field(description="points still needed; 0 when affordable")
+
+
+class MemberSummary(BaseModel):
+    customer_id: int
+    balance: SummaryBalance
+    expiring: SummaryExpiring = Field(description="available points whose lots expire within 30, 60, 90 days")
+    tier: MemberTierOut | None = Field(description="tier and progress to the next one; null: the program has no tiers")
+    vouchers: list[SummaryVoucher] = Field(description="issued and not expired, soonest expiry first")
+    best_next_reward: NextReward | None = Field(
+        description="the dearest reward the member can afford now, else the cheapest one and the points missing; "
+                    "only active, in-stock, currently valid rewards their tier may redeem. Null: none")
+    # Placeholders so clients can lay the screen out now; they stay empty until those features exist.
+    stamp_cards: list[dict[str, Any]] = Field(default_factory=list,
+                                              description="arrive with stamp cards; always empty for now")
+    badges: list[dict[str, Any]] = Field(default_factory=list, description="arrive with goals; always empty for now")
+    next_goal: dict[str, Any] | None = Field(default=None, description="arrive with goals; always null for now")
