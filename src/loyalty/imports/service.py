@@ -39,10 +39,10 @@ from loyalty.models import (
     Transaction,
     TransactionLine,
 )
-from loyalty.models.tiers import MemberTier
 from loyalty.models.transactions import TransactionAward
 from loyalty.programs.rules import Award, MemberFacts
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
+from loyalty.tiers import service as tiers
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions.schemas import ReturnIn
 from loyalty.transactions.service import CLOCK_SKEW, EARLIEST, record_return, return_shares
@@ -225,19 +225,6 @@ def _program_index(programs: list[ActiveProgram], moments: np.ndarray) -> np.nda
     return np.maximum(np.searchsorted(starts, moments, side="right") - 1, 0)
 
 
-def _member_tiers(session: Session, customer_ids: list[int | None], at: datetime, chunk: int = 900) -> dict[int, str]:
-    """Each member's tier at `at`, an active override first; members without a row are left out."""
-    members = sorted({cid for cid in customer_ids if cid is not None})
-    found: dict[int, str] = {}
-    for start in range(0, len(members), chunk):
-        rows = session.execute(select(MemberTier.customer_id, MemberTier.tier, MemberTier.override_tier,
-                                      MemberTier.override_until)
-                               .where(MemberTier.customer_id.in_(members[start:start + chunk])))
-        for cid, tier, override, until in rows:
-            found[cid] = override if override is not None and until is not None and until > at else tier
-    return found
-
-
 def _member_arrays(
     session: Session, customer_ids: list[int | None], chunk: int = 900,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -288,8 +275,8 @@ def _score(
     ids = np.array([cid or 0 for cid in customer_ids], dtype=np.int64)
     birthday, first = (_member_arrays(session, customer_ids) if any(p.earn.needs_member for p in programs)
                        else (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)))
-    tiers_of = (_member_tiers(session, customer_ids, utcnow()) if any(p.earn.needs_tier for p in programs)
-                else {})
+    members = [cid for cid in customer_ids if cid is not None]
+    now = utcnow()
     for index, program in enumerate(programs):
         rows = np.flatnonzero((version == index) & is_member)
         if len(rows) == 0:
@@ -298,13 +285,14 @@ def _score(
         if engine.needs_tier:
             # Tier rules and perks use each member's tier as it stands when the batch is imported
             # (the API uses it as it stands when the sale is recorded); scored like the API, row by row.
+            tier_of = tiers.tiers_of(session, program, members, now)
             for i in rows.tolist():
                 row, cid = purchases[i], customer_ids[i]
                 earned = engine.evaluate(
                     store_id=row.store_id, store_kind=kinds[row.store_id], amount=row.amount, paid=row.amount,
                     occurred_at=row.occurred_at, customer_id=cid, lines=row.lines,
                     member=MemberFacts(int(birthday[i]) or None, bool(first[i]),
-                                       tiers_of.get(cid or 0, engine.base_tier)))
+                                       tier_of.get(cid or 0, engine.base_tier)))
                 points[i], awards[row.line] = earned.points, earned.breakdown
             continue
         local = (np.array([purchases[i].occurred_at.astimezone(engine.tz).replace(tzinfo=None) for i in rows],

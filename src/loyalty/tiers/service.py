@@ -127,6 +127,23 @@ def member_tier(session: Session, customer_id: int, at: datetime | None = None) 
     return str(row.tier)
 
 
+def tiers_of(session: Session, program: ActiveProgram, customer_ids: list[int], at: datetime,
+             chunk: int = 900) -> dict[int, str]:
+    """`member_tier` for many members at once (one query per `chunk` ids); {} without tiers."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return {}
+    members = sorted(set(customer_ids))
+    base = tiers.levels[0].code
+    found = dict.fromkeys(members, base)
+    tier = repository.effective_tier(tiers, at)
+    for start in range(0, len(members), chunk):
+        rows = session.execute(select(MemberTier.customer_id, tier)
+                               .where(MemberTier.customer_id.in_(members[start:start + chunk])))
+        found.update((customer_id, code) for customer_id, code in rows)
+    return found
+
+
 def perks(program: ActiveProgram, tier: str | None) -> TierPerks | None:
     """The perks of a tier in this program; None without tiers or for a code it does not know."""
     tiers = _tiers(program)

@@ -148,7 +148,8 @@ _SQLITE_LOT = (
 
 
 # What member-conditioned earn rules need, in one read (only for programs that have such rules).
-# The tier: an override in force, else the earned tier; NULL (no row yet) is the base tier.
+# The tier: an override in force, else the earned tier; NULL (no row yet) is the base tier. The
+# same rule as tiers.repository.effective_tier, written out here to keep the read one round trip.
 _PG_MEMBER = ("SELECT EXTRACT(MONTH FROM c.birthday)::int, EXISTS (SELECT 1 FROM transactions "
               "WHERE customer_id = %(id)s AND kind = 'purchase'), "
               "CASE WHEN t.override_until > %(at)s THEN t.override_tier ELSE t.tier END "
