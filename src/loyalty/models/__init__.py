@@ -8,7 +8,7 @@ from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)
 from loyalty.models.service import StaffMember  # noqa: F401  (registers the service tables)
 from loyalty.models.tiers import MemberTier  # noqa: F401  (registers the tier tables)
-from loyalty.models.transactions import Transaction, TransactionLine
+from loyalty.models.transactions import Transaction, TransactionInstantReward, TransactionLine
 
 __all__ = [
     "ApiKey",
@@ -25,5 +25,6 @@ __all__ = [
     "ProgramVersion",
     "Store",
     "Transaction",
+    "TransactionInstantReward",
     "TransactionLine",
 ]

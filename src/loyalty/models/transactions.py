@@ -76,3 +76,24 @@ class TransactionAward(Base):
     # The rule's name when it was applied: a later program version may rename the rule.
     name: Mapped[str] = mapped_column(String(200))
     points: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransactionInstantReward(Base):
+    """What a sale gave beyond its earn points (a bonus, a stamp card's voucher, a badge), stored so a
+    replayed sale prints the same receipt."""
+
+    __tablename__ = "transaction_instant_rewards"
+    __table_args__ = (
+        UniqueConstraint("transaction_id", "reward_no", name="instant_reward"),
+        CheckConstraint("points >= 0", name="points_not_negative"),
+        CheckConstraint("kind IN ('points', 'voucher', 'badge')", name="known_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"))
+    reward_no: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(200))
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    voucher_id: Mapped[int | None] = mapped_column(ForeignKey("vouchers.id"), nullable=True)

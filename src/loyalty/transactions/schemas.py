@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -58,6 +59,16 @@ class AwardOut(BaseModel):
     points: int
 
 
+class InstantRewardOut(BaseModel):
+    """Something a sale gave beyond its earn points, for the POS to print on the receipt (L5, L6, L10, L13)."""
+
+    kind: Literal["points", "voucher", "badge"]
+    source: str = Field(description="what gave it: `stamp_card:<id>`, `bonus:<kind>`, `referral`, `goal:<id>`")
+    name: str
+    points: int = Field(default=0, description="points credited through the ledger (kind `points`)")
+    voucher_code: str | None = Field(default=None, description="the voucher issued (kind `voucher`)")
+
+
 class PurchaseOut(BaseModel):
     id: int
     store_id: str
@@ -73,6 +84,8 @@ class PurchaseOut(BaseModel):
     balance: BalanceOut | None
     points_breakdown: list[AwardOut] = Field(
         default_factory=list, description="which earn rule gave what, in the order applied (for the receipt)")
+    instant_rewards: list[InstantRewardOut] = Field(
+        default_factory=list, description="bonuses, vouchers and badges this sale gave, in order (for the receipt)")
 
 
 class ReturnIn(BaseModel):

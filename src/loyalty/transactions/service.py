@@ -19,9 +19,8 @@ from loyalty.models.transactions import TransactionAward
 from loyalty.programs.rules import NOTHING, Award, Earned, MemberFacts
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.stores.service import store_kind
-from loyalty.tiers import service as tiers
 from loyalty.timeutil import as_utc, utcnow
-from loyalty.transactions import hotpath
+from loyalty.transactions import effects, hotpath
 from loyalty.transactions.schemas import AwardOut, BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
 
 
@@ -172,13 +171,18 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
                         .values(points_earned=earned, points_redeemed=redeemed))
     if data.customer_id is not None and balance is None:
         balance = read_balance(session, data.customer_id)
-    if data.customer_id is not None and program.definition.tiers is not None:
-        tiers.on_purchase(session, program, data.customer_id, occurred_at, actor=actor)
+    given: list[effects.InstantReward] = []
+    if data.customer_id is not None:
+        given = effects.after_purchase(session, program, effects.Sale(
+            transaction_id=transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
+            store_kind=kind, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
+            lines=data.lines, points_earned=earned, actor=actor, now=now))
     return Recorded(PurchaseOut(
         id=transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
         points_earned=earned, points_redeemed=redeemed, redeemed_value=redeemed * point_value,
         owed_settled=settled, balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
+        instant_rewards=effects.rewards_out(session, given),
     ), replayed=False)
 
 
@@ -212,14 +216,16 @@ def _record_simple_sale(
             balance, settled = result.balance, result.settled_owed
         if balance is None:
             balance = read_balance(session, data.customer_id)
-    if program.definition.tiers is not None:
-        # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
-        tiers.on_purchase(session, program, data.customer_id, occurred_at, actor=actor)
+    given = effects.after_purchase(session, program, effects.Sale(
+        transaction_id=written.transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
+        store_kind=store_kind_, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
+        lines=data.lines, points_earned=points, actor=actor, now=now))
     return Recorded(PurchaseOut(
         id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
         points_earned=points, points_redeemed=0, redeemed_value=0, owed_settled=settled,
         balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
+        instant_rewards=effects.rewards_out(session, given),
     ), replayed=False)
 
 
@@ -286,6 +292,7 @@ def purchase_out(session: Session, tx: Transaction) -> PurchaseOut:
         redeemed_value=tx.points_redeemed * program.definition.redemption.point_value,
         owed_settled=ledger.owed_settled_by(session, tx.id) if tx.points_earned else 0,
         balance=balance_out(balance), points_breakdown=_stored_awards(session, tx) if tx.points_earned else [],
+        instant_rewards=effects.stored_rewards(session, tx.id) if tx.customer_id is not None else [],
     )
 
 
@@ -370,6 +377,10 @@ def register_return(session: Session, purchase_id: int, data: ReturnIn, *, actor
     purchase.returned_amount = returned_after
     purchase.points_reversed, purchase.points_restored = reverse_total, restore_total
     session.flush()
+    if purchase.customer_id is not None:
+        effects.after_return(session, program_at(session, purchase.occurred_at), effects.Returned(
+            return_id=return_tx.id, purchase_id=purchase.id, customer_id=purchase.customer_id, store_id=store_id,
+            occurred_at=as_utc(data.occurred_at), amount=data.amount, lines=data.lines, actor=actor, now=now))
     return RecordedReturn(_return_out(session, return_tx, purchase), replayed=False)
 
 

@@ -1,0 +1,113 @@
+"""What a recorded sale or return triggers beyond its earn points.
+
+A sale may upgrade a tier (L4), stamp cards (L5), give bonuses (L6), reward a referrer (L13) and
+reach goals (L10). Each feature adds its step to `after_purchase` / `after_return`; all of them run
+inside the sale's own database transaction, so a failure rolls the sale back with them, and an
+idempotent replay never runs them twice (the sale is only written once). What a step gives the
+member for the receipt is returned as `InstantReward`s; they are stored with the sale so a replayed
+request prints the same receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loyalty.bulk import insert_rows
+from loyalty.models import TransactionInstantReward
+from loyalty.models.rewards import Voucher
+from loyalty.programs.service import ActiveProgram
+from loyalty.tiers import service as tiers
+from loyalty.transactions.schemas import InstantRewardOut, Line
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """A member's sale as written: what every after-purchase step may look at."""
+
+    transaction_id: int
+    pos_transaction_id: str
+    store_id: str
+    store_kind: str
+    customer_id: int
+    occurred_at: datetime
+    amount: int
+    lines: Sequence[Line]
+    points_earned: int
+    actor: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """A return as written, with the purchase it takes back from."""
+
+    return_id: int
+    purchase_id: int
+    customer_id: int
+    store_id: str
+    occurred_at: datetime
+    amount: int
+    lines: Sequence[Line]
+    actor: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InstantReward:
+    kind: str  # points | voucher | badge
+    source: str
+    name: str
+    points: int = 0
+    voucher_id: int | None = None
+
+
+def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[InstantReward]:
+    """Runs every feature's step for a newly written sale, in a fixed order, and stores what it gave."""
+    given: list[InstantReward] = []
+    if program.definition.tiers is not None:
+        # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
+        tiers.on_purchase(session, program, sale.customer_id, sale.occurred_at, actor=sale.actor)
+    if given:
+        _store(session, sale.transaction_id, given)
+    return given
+
+
+def after_return(session: Session, program: ActiveProgram, returned: Returned) -> None:
+    """Runs every feature's step for a newly written return (stamps taken back, goal progress)."""
+
+
+def _store(session: Session, transaction_id: int, given: list[InstantReward]) -> None:
+    insert_rows(session, TransactionInstantReward, [
+        {"transaction_id": transaction_id, "reward_no": n, "kind": r.kind, "source": r.source, "name": r.name,
+         "points": r.points, "voucher_id": r.voucher_id}
+        for n, r in enumerate(given, start=1)
+    ])
+
+
+def rewards_out(session: Session, given: list[InstantReward]) -> list[InstantRewardOut]:
+    """The receipt lines for what a sale gave (voucher codes read in one query)."""
+    if not given:
+        return []
+    ids = [r.voucher_id for r in given if r.voucher_id is not None]
+    codes: dict[int, str] = {}
+    if ids:
+        codes = {id_: code for id_, code in session.execute(select(Voucher.id, Voucher.code).where(Voucher.id.in_(ids)))}
+    return [InstantRewardOut(kind=r.kind, source=r.source, name=r.name, points=r.points,
+                             voucher_code=codes.get(r.voucher_id) if r.voucher_id is not None else None)
+            for r in given]
+
+
+def stored_rewards(session: Session, transaction_id: int) -> list[InstantRewardOut]:
+    """What a sale gave, as first answered (for replays)."""
+    rows = session.execute(
+        select(TransactionInstantReward.kind, TransactionInstantReward.source, TransactionInstantReward.name,
+               TransactionInstantReward.points, TransactionInstantReward.voucher_id)
+        .where(TransactionInstantReward.transaction_id == transaction_id)
+        .order_by(TransactionInstantReward.reward_no)).all()
+    return rewards_out(session, [InstantReward(kind, source, name, points, voucher_id)
+                                 for kind, source, name, points, voucher_id in rows])
