@@ -96,7 +96,8 @@ def rewards_out(session: Session, given: list[InstantReward]) -> list[InstantRew
     ids = [r.voucher_id for r in given if r.voucher_id is not None]
     codes: dict[int, str] = {}
     if ids:
-        codes = {id_: code for id_, code in session.execute(select(Voucher.id, Voucher.code).where(Voucher.id.in_(ids)))}
+        rows = session.execute(select(Voucher.id, Voucher.code).where(Voucher.id.in_(ids)))
+        codes = {id_: code for id_, code in rows}
     return [InstantRewardOut(kind=r.kind, source=r.source, name=r.name, points=r.points,
                              voucher_code=codes.get(r.voucher_id) if r.voucher_id is not None else None)
             for r in given]
