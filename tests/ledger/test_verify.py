@@ -178,7 +178,13 @@ class TestRed:
     def test_a_purchase_whose_points_differ_from_its_earn_entry(self, session: Session, books: Books) -> None:
         assert _failures_after(
             session, "UPDATE transactions SET points_earned = points_earned + 1 WHERE pos_transaction_id = 'S2'",
-        ) == {"earned_matches_transactions"}
+        ) == {"earned_matches_transactions", "awards_match_earned"}  # its receipt breakdown no longer adds up
+
+    def test_a_breakdown_that_does_not_add_up_to_the_points(self, session: Session, books: Books) -> None:
+        assert _failures_after(
+            session,
+            "UPDATE transaction_awards SET points = points + 1 WHERE id = (SELECT MIN(id) FROM transaction_awards)",
+        ) == {"awards_match_earned"}
 
     def test_the_same_source_event_posted_twice(self, session: Session, books: Books) -> None:
         if session.get_bind().dialect.name != "postgresql":
@@ -202,5 +208,5 @@ def test_every_check_has_a_red_test() -> None:
     covered = {"entries_balance", "program_accounts_balance_members", "entries_have_postings",
                "balances_match_postings", "lots_match_balances", "postings_have_balances", "never_negative",
                "lots_account_for_points", "holds_match_held", "earned_matches_transactions",
-               "one_entry_per_source_event"}
+               "one_entry_per_source_event", "awards_match_earned"}
     assert {c.name for c in CHECKS} == covered

@@ -82,6 +82,12 @@ CHECKS = [
           "LEFT JOIN ledger_postings p ON p.entry_id = e.id AND p.account = 'issued' "
           "WHERE t.kind = 'purchase' GROUP BY t.id, t.points_earned "
           "HAVING t.points_earned <> COALESCE(-SUM(p.amount), 0)"),
+    # Purchases recorded before the breakdown existed (migration 0004) have no award rows: only
+    # purchases with a breakdown are checked, so an older database does not read as corrupt.
+    Check("awards_match_earned", "each purchase's receipt breakdown adds up to its recorded points",
+          "SELECT t.id, t.points_earned, SUM(a.points) FROM transactions t "
+          "JOIN transaction_awards a ON a.transaction_id = t.id "
+          "GROUP BY t.id, t.points_earned HAVING SUM(a.points) <> t.points_earned"),
     Check("program_accounts_balance_members", "program accounts mirror the member accounts",
           "SELECT SUM(amount) FROM ledger_postings HAVING SUM(amount) <> 0"),
 ]
