@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, case, literal, null, select
+from sqlalchemy import ColumnElement, case, func, literal, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -235,6 +235,12 @@ def goal_progress(session: Session, program: ActiveProgram, customer_id: int, no
                             current=p.current, missing=p.missing, points=p.goal.points,
                             text=progress_text(p.goal, p.missing, currency))
             for p in pending]
+
+
+def badge_counts(session: Session) -> dict[str, int]:
+    """Members holding each goal's badge, in one GROUP BY."""
+    rows = session.execute(select(MemberBadge.goal_id, func.count()).group_by(MemberBadge.goal_id))
+    return {str(goal_id): int(count) for goal_id, count in rows}
 
 
 def earned_badges(session: Session, customer_id: int) -> list[BadgeOut]:
