@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from loyalty.db import run_in_transaction
+from loyalty.goals import service as goals
 from loyalty.ledger import service as ledger
 from loyalty.models import IdempotencyRecord
 from loyalty.rewards import service as rewards
@@ -42,6 +43,7 @@ def run_jobs(engine: Engine, now: datetime, *, retention_hours: int = 48) -> lis
         ("expire vouchers", "vouchers", lambda s: rewards.expire_vouchers(s, now)),
         *service_jobs.jobs(now),
         ("review tiers", "members", lambda s: tiers.review(s, now)),
+        ("award goals", "badges", lambda s: goals.evaluate_all(s, now)),
         ("purge idempotency keys", "keys", lambda s: purge_idempotency_keys(s, now, retention_hours)),
     ]
     return [JobResult(name, run_in_transaction(engine, work), unit) for name, unit, work in jobs]

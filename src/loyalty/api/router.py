@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from loyalty.analytics.endpoints import router as analytics
 from loyalty.customers.endpoints import router as customers
+from loyalty.goals.endpoints import router as goals
 from loyalty.ledger.endpoints import router as ledger
 from loyalty.members.endpoints import router as members
 from loyalty.programs.endpoints import router as programs
@@ -35,4 +36,5 @@ def build_router() -> APIRouter:
     api.include_router(rewards)
     api.include_router(tiers)
     api.include_router(members)
+    api.include_router(goals)
     return api

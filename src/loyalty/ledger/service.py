@@ -503,3 +503,44 @@ def shortfall_of(session: Session, return_id: int) -> int:
                LedgerPosting.account == "owed")
     )
     return -int(owed or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ManyCredit:
+    customer_id: int
+    points: int
+    source_id: str
+    reason: str
+
+
+def credit_many(
+    session: Session, program: ActiveProgram, credits: list[ManyCredit], *, kind: str, from_account: str,
+    source_type: str, event: str, actor: str, earned_at: datetime, now: datetime,
+) -> None:
+    """`credit` for many members in a few statements (jobs); members who owe points settle their debt
+    first, one by one through `credit` (rare). Ordered by member so concurrent writers lock alike."""
+    credits = sorted((c for c in credits if c.points), key=lambda c: c.customer_id)
+    if not credits:
+        return
+    owing = set(session.scalars(select(MemberBalance.customer_id).where(
+        MemberBalance.customer_id.in_(sorted({c.customer_id for c in credits})), MemberBalance.owed < 0)))
+    available_at = program.available_at(earned_at)
+    pending = available_at > now
+    specs: list[EntrySpec] = []
+    lots: list[dict[str, object]] = []
+    for c in credits:
+        if c.customer_id in owing:
+            credit(session, program, customer_id=c.customer_id, points=c.points, kind=kind, from_account=from_account,
+                   source_type=source_type, source_id=c.source_id, event=event, reason=c.reason, actor=actor,
+                   earned_at=earned_at, now=now)
+            continue
+        specs.append(EntrySpec(kind, c.customer_id, source_type, c.source_id, event, c.reason, actor, now,
+                               [(from_account, -c.points), ("pending" if pending else "available", c.points)],
+                               earned_delta=c.points))
+        lots.append({"customer_id": c.customer_id, "transaction_id": None, "points": c.points,
+                     "remaining": c.points, "pending": pending, "earned_at": earned_at, "available_at": available_at,
+                     "expires_at": program.expires_at(earned_at)})
+    insert_entries(session, specs)
+    for spec, lot in zip(specs, lots, strict=True):
+        lot["entry_id"] = spec.entry_id
+    insert_lots(session, lots)

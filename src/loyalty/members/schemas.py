@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from loyalty.goals.schemas import BadgeOut, GoalProgressOut
 from loyalty.rewards.schemas import RewardKind
 from loyalty.tiers.schemas import MemberTierOut
 
@@ -53,5 +54,6 @@ class MemberSummary(BaseModel):
     # Placeholders so clients can lay the screen out now; they stay empty until those features exist.
     stamp_cards: list[dict[str, Any]] = Field(default_factory=list,
                                               description="arrive with stamp cards; always empty for now")
-    badges: list[dict[str, Any]] = Field(default_factory=list, description="arrive with goals; always empty for now")
-    next_goal: dict[str, Any] | None = Field(default=None, description="arrive with goals; always null for now")
+    badges: list[BadgeOut] = Field(default_factory=list, description="badges earned, oldest first")
+    next_goal: GoalProgressOut | None = Field(
+        default=None, description="the goal not earned yet closest to completion, with what is missing; null: none")

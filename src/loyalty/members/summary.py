@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from loyalty.goals import service as goals
 from loyalty.ledger.service import balance_view
 from loyalty.members import repository
 from loyalty.members.schemas import MemberSummary, NextReward, SummaryBalance, SummaryExpiring, SummaryVoucher
@@ -40,10 +41,13 @@ def member_summary(session: Session, customer_id: int, now: datetime) -> MemberS
         missing = max(0, best.points_cost - view.available)
         next_reward = NextReward(code=best.code, name=best.name, points_cost=best.points_cost,
                                  affordable=missing == 0, points_missing=missing)
+    badges = goals.earned_badges(session, customer_id)
+    goal_progress = goals.goal_progress(session, program, customer_id, now, {b.goal_id for b in badges})
     return MemberSummary(
         customer_id=customer_id,
         balance=SummaryBalance(available=view.available, pending=view.pending, held=view.held, owed=view.owed),
         expiring=SummaryExpiring(within_30_days=view.expiring[30], within_60_days=view.expiring[60],
                                  within_90_days=view.expiring[90]),
         tier=tier_out, vouchers=vouchers, best_next_reward=next_reward,
+        badges=badges, next_goal=goal_progress[0] if goal_progress else None,
     )

@@ -3,6 +3,7 @@
 from loyalty.models.auth import ApiKey, IdempotencyRecord
 from loyalty.models.base import Base
 from loyalty.models.customers import Customer, CustomerIdentity, Store
+from loyalty.models.goals import MemberBadge  # noqa: F401  (registers the badges table)
 from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
 from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)

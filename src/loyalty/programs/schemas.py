@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from loyalty.errors import ConfigError
+from loyalty.goals.schemas import Goals
 from loyalty.models.customers import STORE_KINDS
 from loyalty.rewards.schemas import RewardDefinition
 
@@ -353,6 +354,8 @@ class ProgramDefinition(_Strict):
     tiers: TierProgram | None = None
     # --- lifecycle stages (C5) for analytics
     lifecycle: LifecycleThresholds = LifecycleThresholds()
+    # --- goals and badges (L10): see goals/service.py
+    goals: Goals = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

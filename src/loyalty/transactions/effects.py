@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import insert_rows
+from loyalty.goals import service as goals
 from loyalty.models import TransactionInstantReward
 from loyalty.models.rewards import Voucher
 from loyalty.programs.service import ActiveProgram
@@ -72,6 +73,10 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
     if program.definition.tiers is not None:
         # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
         tiers.on_purchase(session, program, sale.customer_id, sale.occurred_at, actor=sale.actor)
+    if program.definition.goals:
+        # Badges (and their points) for the goals this sale reaches, once per member and goal; no query
+        # when the sale can move none of them.
+        given += goals.on_purchase(session, program, sale)
     if given:
         _store(session, sale.transaction_id, given)
     return given
@@ -79,6 +84,7 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
 
 def after_return(session: Session, program: ActiveProgram, returned: Returned) -> None:
     """Runs every feature's step for a newly written return (stamps taken back, goal progress)."""
+    # Goals: nothing to do. Badges stay once earned; progress is computed net of returns when read.
 
 
 def _store(session: Session, transaction_id: int, given: list[InstantReward]) -> None:
