@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from loyalty.rewards.schemas import RewardKind
+from loyalty.stamps.schemas import StampCardOut
 from loyalty.tiers.schemas import MemberTierOut
 
 
@@ -51,7 +52,7 @@ class MemberSummary(BaseModel):
         description="the dearest reward the member can afford now, else the cheapest one and the points missing; "
                     "only active, in-stock, currently valid rewards their tier may redeem. Null: none")
     # Placeholders so clients can lay the screen out now; they stay empty until those features exist.
-    stamp_cards: list[dict[str, Any]] = Field(default_factory=list,
-                                              description="arrive with stamp cards; always empty for now")
+    stamp_cards: list[StampCardOut] = Field(default_factory=list,
+                                            description="progress on each stamp card, as GET .../stamp-cards")
     badges: list[dict[str, Any]] = Field(default_factory=list, description="arrive with goals; always empty for now")
     next_goal: dict[str, Any] | None = Field(default=None, description="arrive with goals; always null for now")

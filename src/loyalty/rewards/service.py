@@ -178,6 +178,42 @@ def issue_voucher(session: Session, *, customer_id: int, reward_code: str, actor
     return voucher
 
 
+def grant_voucher(session: Session, *, customer_id: int, reward_code: str, actor: str, now: datetime) -> Voucher:
+    """Issues a reward's voucher free of points (a stamp card's reward, L5).
+
+    The same code, stock and validity rules as `issue_voucher`; no points move, so no ledger entry,
+    and tier and per-member limits do not apply (the member earned it on the card). Raises
+    NotFound, RewardUnavailable or OutOfStock like issuing for points does.
+    """
+    reward = require_reward(session, reward_code)
+    _check_offered(reward, now)
+    if not repository.take_one_unit(session, reward.id):
+        raise OutOfStock(f"reward {reward.code} is out of stock", reward_code=reward.code)
+    voucher = Voucher(
+        code=new_voucher_code(), customer_id=customer_id, reward_id=reward.id, kind=reward.kind,
+        amount=reward.amount, percent=reward.percent, sku=reward.sku, points_spent=0, status="issued",
+        issued_at=now, issued_by=actor, expires_at=_voucher_expiry(session, now, reward.voucher_valid_days),
+        spend_entry_id=None)
+    session.add(voucher)
+    session.flush()
+    return voucher
+
+
+def withdraw_granted_voucher(session: Session, voucher_id: int, *, now: datetime) -> bool:
+    """Cancels an unused granted voucher (its sale was returned); its unit goes back to stock.
+
+    False when it was used, expired or already cancelled: then it stays as it is.
+    """
+    voucher = session.get(Voucher, voucher_id, with_for_update=True)
+    if voucher is None or voucher.points_spent != 0:
+        return False
+    if not repository.mark_cancelled(session, voucher_id, refund_entry_id=None, now=now):
+        return False
+    repository.return_one_unit(session, voucher.reward_id)
+    session.refresh(voucher)
+    return True
+
+
 def require_voucher(session: Session, code: str) -> Voucher:
     normal = normalise_voucher_code(code)
     voucher = repository.voucher_by_code(session, normal) if normal else None
@@ -238,11 +274,13 @@ def cancel_voucher(session: Session, code: str, *, actor: str, now: datetime) ->
         return voucher
     if voucher.status != "issued" or voucher.expires_at <= now:
         raise _refuse(voucher, now, "cancelled")
-    entry_id = ledger.give_back(
-        session, customer_id=voucher.customer_id, points=voucher.points_spent, kind="reward_refund",
-        from_account="redeemed", source_type="voucher", source_id=str(voucher.id), event="cancel",
-        reason=f"voucher {voucher.code} cancelled unused; points given back", actor=actor, now=now,
-        spend_type="voucher", spend_id=voucher.id)
+    entry_id = None
+    if voucher.points_spent:  # a granted voucher (stamp card) spent no points: nothing to give back
+        entry_id = ledger.give_back(
+            session, customer_id=voucher.customer_id, points=voucher.points_spent, kind="reward_refund",
+            from_account="redeemed", source_type="voucher", source_id=str(voucher.id), event="cancel",
+            reason=f"voucher {voucher.code} cancelled unused; points given back", actor=actor, now=now,
+            spend_type="voucher", spend_id=voucher.id)
     if not repository.mark_cancelled(session, voucher.id, refund_entry_id=entry_id, now=now):
         session.refresh(voucher)
         raise _refuse(voucher, now, "cancelled")
