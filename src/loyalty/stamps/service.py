@@ -164,7 +164,8 @@ def on_return(session: Session, program: ActiveProgram, returned: Returned) -> N
     assert purchase is not None
     everything = purchase.returned_amount >= purchase.amount
     remove: dict[str, int] = {}
-    for card_id, stamps in given.items():
+    for card_id in [c.id for c in engine.cards if c.id in given] + sorted(set(given) - set(engine.by_id)):
+        stamps = given[card_id]
         left = stamps + taken.get(card_id, 0)
         if left <= 0:
             continue
