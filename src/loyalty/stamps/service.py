@@ -1,8 +1,9 @@
 """Stamping sales, taking stamps back on returns, and each member's progress (L5).
 
 Exactly once: a sale's (or return's) stamps on a card id are one `stamp_events` row, UNIQUE per
-(transaction, card). The member's balance row is locked first (PostgreSQL; SQLite writers are
-serial), so two sales of one member at once complete a card once, in turn.
+(transaction, card). A sale's stamps go onto the open card by one atomic upsert (see
+repository.py), so two sales of one member at once complete a card once, in turn; a return
+locks the member's balance row first (PostgreSQL; SQLite writers are serial).
 
 A card is full at `stamps_to_complete`: it completes, its reward's voucher is granted free of
 points (the same code, stock and validity rules as issuing for points), and the next card
@@ -37,6 +38,7 @@ from loyalty.models.stamps import MemberStampCard, StampEvent
 from loyalty.programs.rules import MemberFacts
 from loyalty.programs.service import ActiveProgram
 from loyalty.rewards import service as rewards
+from loyalty.stamps import repository
 from loyalty.stamps.engine import Card, engine_for
 from loyalty.stamps.schemas import StampCardList, StampCardOut
 from loyalty.transactions import hotpath
@@ -54,14 +56,6 @@ class CardReward:
     source: str
     name: str
     voucher_id: int
-
-
-@dataclass(slots=True)
-class _Open:
-    id: int | None
-    card_no: int
-    stamps: int
-    target: int
 
 
 def _lock(session: Session, customer_id: int) -> None:
@@ -83,35 +77,26 @@ def on_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[Ca
                                member=member)
     if not earned:
         return []
-    _lock(session, sale.customer_id)
-    insert_rows(session, StampEvent, [
-        {"transaction_id": sale.transaction_id, "purchase_id": sale.transaction_id, "customer_id": sale.customer_id,
-         "card_id": card_id, "kind": "purchase", "stamps": stamps, "created_at": sale.now}
-        for card_id, stamps in earned.items()])
-    cards = _open_cards(session, sale.customer_id, list(earned))
+    cards = repository.add_stamps(
+        session, transaction_id=sale.transaction_id, customer_id=sale.customer_id, program_version=program.version,
+        stamps={card_id: (n, engine.by_id[card_id].target) for card_id, n in earned.items()}, now=sale.now)
     given: list[CardReward] = []
-    new_rows: list[dict[str, object]] = []
-    for card_id, stamps in earned.items():
-        card = engine.by_id[card_id]
-        current = cards.get(card_id) or _Open(None, 1, 0, card.target)
-        given += _stamp(session, program, card, current, stamps, sale.customer_id, sale.actor, sale.now, new_rows)
-    insert_rows(session, MemberStampCard, new_rows)
+    for card in sorted(cards, key=lambda c: list(earned).index(c.card_id)):
+        if card.stamps >= card.target:  # full: the rare case, through the ORM
+            given += _complete(session, program, engine.by_id[card.card_id], card, sale.customer_id, sale.actor,
+                               sale.now)
     return given
 
 
-def _open_cards(session: Session, customer_id: int, card_ids: list[str]) -> dict[str, _Open]:
-    query = (select(_C.id, _C.card_id, _C.card_no, _C.stamps, _C.target)
-             .where(_C.customer_id == customer_id, _C.card_id.in_(card_ids), _C.completed_at.is_(None)))
-    return {card_id: _Open(id_, card_no, stamps, target)
-            for id_, card_id, card_no, stamps, target in session.execute(query)}
-
-
-def _stamp(session: Session, program: ActiveProgram, card: Card, current: _Open, stamps: int, customer_id: int,
-           actor: str, now: datetime, new_rows: list[dict[str, object]]) -> list[CardReward]:
-    """Adds stamps to the open card, completing it (and any full card after it) while rewards can be granted."""
+def _complete(session: Session, program: ActiveProgram, card: Card, full: repository.OpenCard, customer_id: int,
+              actor: str, now: datetime) -> list[CardReward]:
+    """Completes a full card (and any full card after it) while its reward can be granted; the stamps left
+    over start the next card."""
     given: list[CardReward] = []
-    total = current.stamps + stamps
-    while total >= current.target:
+    new_rows: list[dict[str, object]] = []
+    current_id: int | None = full.id
+    card_no, target, total = full.card_no, full.target, full.stamps
+    while total >= target:
         try:
             voucher = rewards.grant_voucher(session, customer_id=customer_id, reward_code=card.reward,
                                             actor=actor, now=now)
@@ -119,24 +104,24 @@ def _stamp(session: Session, program: ActiveProgram, card: Card, current: _Open,
             break  # no voucher can be granted now: the card stays full and open, the next stamp retries
         given.append(CardReward(f"stamp_card:{card.id}", f"{card.name}: {_reward_name(session, voucher)}",
                                 voucher.id))
-        values = {"stamps": current.target, "completed_at": now, "voucher_id": voucher.id}
-        if current.id is not None:
-            session.execute(update(_C).where(_C.id == current.id).values(**values))
+        done = {"stamps": target, "completed_at": now, "voucher_id": voucher.id}
+        if current_id is not None:
+            session.execute(update(_C).where(_C.id == current_id).values(**done))
         else:
-            new_rows.append(_row(customer_id, card, current, program, now) | values)
-        total -= current.target
-        current = _Open(None, current.card_no + 1, 0, card.target)
-    if current.id is not None:
-        session.execute(update(_C).where(_C.id == current.id).values(stamps=total))
-    else:
-        new_rows.append(_row(customer_id, card, current, program, now) | {"stamps": total, "completed_at": None,
-                                                                          "voucher_id": None})
+            new_rows.append(_row(customer_id, card, card_no, target, program, now) | done)
+        total -= target
+        current_id, card_no, target = None, card_no + 1, card.target
+    if current_id is None:
+        new_rows.append(_row(customer_id, card, card_no, target, program, now)
+                        | {"stamps": total, "completed_at": None, "voucher_id": None})
+    insert_rows(session, MemberStampCard, new_rows)
     return given
 
 
-def _row(customer_id: int, card: Card, current: _Open, program: ActiveProgram, now: datetime) -> dict[str, object]:
-    return {"customer_id": customer_id, "card_id": card.id, "card_no": current.card_no,
-            "program_version": program.version, "target": current.target, "started_at": now}
+def _row(customer_id: int, card: Card, card_no: int, target: int, program: ActiveProgram,
+         now: datetime) -> dict[str, object]:
+    return {"customer_id": customer_id, "card_id": card.id, "card_no": card_no, "program_version": program.version,
+            "target": target, "started_at": now}
 
 
 def _reward_name(session: Session, voucher: Voucher) -> str:
