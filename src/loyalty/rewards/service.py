@@ -9,8 +9,10 @@ caller's session and never commits.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert, or_, update
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import allocate_ids
@@ -178,25 +180,43 @@ def issue_voucher(session: Session, *, customer_id: int, reward_code: str, actor
     return voucher
 
 
-def grant_voucher(session: Session, *, customer_id: int, reward_code: str, actor: str, now: datetime) -> Voucher:
+@dataclass(frozen=True, slots=True)
+class Granted:
+    voucher_id: int
+    code: str
+    reward_name: str
+
+
+def grant_voucher(session: Session, *, customer_id: int, reward_code: str, actor: str, now: datetime) -> Granted:
     """Issues a reward's voucher free of points (a stamp card's reward, L5).
 
     The same code, stock and validity rules as `issue_voucher`; no points move, so no ledger entry,
-    and tier and per-member limits do not apply (the member earned it on the card). Raises
-    NotFound, RewardUnavailable or OutOfStock like issuing for points does.
+    and tier and per-member limits do not apply (the member earned it on the card). Two statements:
+    one conditional UPDATE takes the unit (row-locking the reward, so the last unit goes to one
+    caller) and returns what the voucher copies, one INSERT writes the voucher. Raises
+    RewardUnavailable when the reward is unknown, not offered now or out of stock.
     """
-    reward = require_reward(session, reward_code)
-    _check_offered(reward, now)
-    if not repository.take_one_unit(session, reward.id):
-        raise OutOfStock(f"reward {reward.code} is out of stock", reward_code=reward.code)
-    voucher = Voucher(
-        code=new_voucher_code(), customer_id=customer_id, reward_id=reward.id, kind=reward.kind,
-        amount=reward.amount, percent=reward.percent, sku=reward.sku, points_spent=0, status="issued",
-        issued_at=now, issued_by=actor, expires_at=_voucher_expiry(session, now, reward.voucher_valid_days),
-        spend_entry_id=None)
-    session.add(voucher)
-    session.flush()
-    return voucher
+    taken = session.execute(
+        update(Reward)
+        .where(Reward.code == reward_code, Reward.active.is_(True), or_(Reward.stock.is_(None), Reward.stock > 0),
+               or_(Reward.valid_from.is_(None), Reward.valid_from <= now),
+               or_(Reward.valid_until.is_(None), Reward.valid_until > now))
+        .values(stock=Reward.stock - 1)
+        .returning(Reward.id, Reward.name, Reward.kind, Reward.amount, Reward.percent, Reward.sku,
+                   Reward.voucher_valid_days)
+        .execution_options(synchronize_session=False)).one_or_none()
+    if taken is None:
+        raise RewardUnavailable(f"reward {reward_code} cannot be granted now: not in the catalogue, not offered "
+                                "or out of stock", reward_code=reward_code)
+    reward_id, name, kind, amount, percent, sku, valid_days = taken
+    code = new_voucher_code()
+    # A code collision (about 1 in 10^17 per pair) fails the insert's UNIQUE; the request is retried whole.
+    voucher_id = session.execute(insert(Voucher).values(
+        code=code, customer_id=customer_id, reward_id=reward_id, kind=kind, amount=amount, percent=percent, sku=sku,
+        points_spent=0, status="issued", issued_at=now, issued_by=actor,
+        expires_at=_voucher_expiry(session, now, valid_days), spend_entry_id=None,
+    ).returning(Voucher.id)).scalar_one()
+    return Granted(voucher_id, code, name)
 
 
 def withdraw_granted_voucher(session: Session, voucher_id: int, *, now: datetime) -> bool:

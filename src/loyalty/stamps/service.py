@@ -33,7 +33,6 @@ from loyalty.bulk import insert_rows
 from loyalty.errors import LoyaltyError
 from loyalty.ledger.repository import lock_member, read_balance
 from loyalty.models import Transaction
-from loyalty.models.rewards import Reward, Voucher
 from loyalty.models.stamps import MemberStampCard, StampEvent
 from loyalty.programs.rules import MemberFacts
 from loyalty.programs.service import ActiveProgram
@@ -102,9 +101,8 @@ def _complete(session: Session, program: ActiveProgram, card: Card, full: reposi
                                             actor=actor, now=now)
         except LoyaltyError:
             break  # no voucher can be granted now: the card stays full and open, the next stamp retries
-        given.append(CardReward(f"stamp_card:{card.id}", f"{card.name}: {_reward_name(session, voucher)}",
-                                voucher.id))
-        done = {"stamps": target, "completed_at": now, "voucher_id": voucher.id}
+        given.append(CardReward(f"stamp_card:{card.id}", f"{card.name}: {voucher.reward_name}", voucher.voucher_id))
+        done = {"stamps": target, "completed_at": now, "voucher_id": voucher.voucher_id}
         if current_id is not None:
             session.execute(update(_C).where(_C.id == current_id).values(**done))
         else:
@@ -122,11 +120,6 @@ def _row(customer_id: int, card: Card, card_no: int, target: int, program: Activ
          now: datetime) -> dict[str, object]:
     return {"customer_id": customer_id, "card_id": card.id, "card_no": card_no, "program_version": program.version,
             "target": target, "started_at": now}
-
-
-def _reward_name(session: Session, voucher: Voucher) -> str:
-    reward = session.get(Reward, voucher.reward_id)  # loaded by the grant: no query
-    return reward.name if reward is not None else ""
 
 
 # --- returns ----------------------------------------------------------------------------------
