@@ -235,6 +235,15 @@ def customer_cards(session: Session, program: ActiveProgram, customer_id: int, n
     return StampCardList(customer_id=customer_id, items=progress(session, program, customer_id, now))
 
 
+def stamped_purchases(session: Session, purchase_ids: Sequence[int]) -> set[int]:
+    """Which of these sales stamped a card (imports send their returns through the service), 900 at a time."""
+    found: set[int] = set()
+    for start in range(0, len(purchase_ids), 900):
+        found.update(session.scalars(select(StampEvent.purchase_id).distinct()
+                                     .where(StampEvent.purchase_id.in_(purchase_ids[start:start + 900]))))
+    return found
+
+
 def events_of(session: Session, customer_id: int) -> Sequence[tuple[str, int]]:
     """(card id, sum of stamps) over a member's events: what their cards must add up to."""
     return [(c, int(s)) for c, s in session.execute(
