@@ -74,6 +74,19 @@ class TestFromTheOpenCard:
         assert till.progress(member) == {"ice-cream": (0, 0), "dozen": (0, 0)}
         stamps_consistent(session, member)
 
+    def test_a_per_purchase_stamp_stays_until_the_sale_is_returned_in_full(self, client: TestClient,
+                                                                          session: Session) -> None:
+        use_cards(session, [{**ICE_CREAM, "per": "purchase", "stamps_to_complete": 5}])
+        till = Till(client, session)
+        member = till.member()
+        sale = till.sell(member, cone(2), water())
+        till.take_back(sale["id"], amount=30_000)  # no lines
+        till.take_back(sale["id"], cone(1))
+        assert till.progress(member) == {"ice-cream": (1, 0)}
+        till.take_back(sale["id"], amount=5_000)  # the rest
+        assert till.progress(member) == {"ice-cream": (0, 0)}
+        stamps_consistent(session, member)
+
     def test_a_replayed_return_takes_stamps_once(self, client: TestClient, session: Session) -> None:
         use_cards(session, [ICE_CREAM])
         till = Till(client, session)

@@ -11,7 +11,8 @@ starts with the stamps left over. A reward that cannot be granted now (out of st
 offered, not in the catalogue) leaves the card full and open: its next stamping sale tries again.
 
 Returns take the returned lines' stamps off (at most what the sale gave; a return without lines
-takes the returned share, rounded up, and the last return of a sale takes whatever is left).
+takes the returned share, rounded up, and the last return of a sale takes whatever is left, rule-
+given stamps included). A per-purchase card's stamp comes off when the sale is returned in full.
 They come off the open card first. If that is not enough and the card before it was completed
 by stamps now gone, its voucher is cancelled when it is still unused and the card reopens with
 the rest taken off; a voucher already used (or expired) is kept, and the card cannot go below
@@ -150,8 +151,10 @@ def on_return(session: Session, program: ActiveProgram, returned: Returned) -> N
         card = engine.by_id.get(card_id)
         if everything:
             wanted = left
+        elif card is not None and not card.per_unit:
+            wanted = 0  # a per-purchase card's stamp stays until the sale is returned in full
         elif returned.lines and card is not None:
-            wanted = card.stamps_for_lines(returned.lines) if card.per_unit else 0
+            wanted = card.stamps_for_lines(returned.lines)
         else:
             # The returned share of the sale's stamps, on the running total, rounded up like points.
             kept = stamps * (purchase.amount - purchase.returned_amount) // purchase.amount
