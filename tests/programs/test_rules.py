@@ -222,10 +222,12 @@ class TestValidation:
             "rules[1].id: String should match pattern '^[a-z0-9][a-z0-9_-]{0,39}$'",
             "rules[2].when.hours: '7-10' is not a range like '07:00-10:00'",
             "rules[3].when: date_from 2026-05-02 is after date_to 2026-05-01",
-            "rules[4].give: give exactly one effect of points_per, multiplier, bonus (got 0: none)",
-            "rules[5].give: give exactly one effect of points_per, multiplier, bonus (got 2: multiplier, bonus)",
+            "rules[4].give: give exactly one effect of points_per, multiplier, bonus, stamp (got 0: none)",
+            "rules[5].give: give exactly one effect of points_per, multiplier, bonus, stamp (got 2: multiplier, "
+            "bonus)",
             "rules[6].give.multiplier: 1.255 has more than 2 decimal places",
-            "rules[7].give.stamp: stamp cards are a separate feature (L5), not supported in earn rules yet",
+            "rules[7].give.stamp.card: Field required",  # stamp cards (L5): see tests/stamps
+            "rules[7].give.stamp.every: Extra inputs are not permitted",
             "rules[8].when.weekdays[0]: Input should be 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'",
         ]
 

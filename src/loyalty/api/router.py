@@ -13,6 +13,7 @@ from loyalty.members.endpoints import router as members
 from loyalty.programs.endpoints import router as programs
 from loyalty.rewards.endpoints import router as rewards
 from loyalty.service.endpoints import router as service
+from loyalty.stamps.endpoints import router as stamps
 from loyalty.stores.endpoints import router as stores
 from loyalty.tiers.endpoints import router as tiers
 from loyalty.transactions.endpoints import router as transactions
@@ -36,5 +37,6 @@ def build_router() -> APIRouter:
     api.include_router(rewards)
     api.include_router(tiers)
     api.include_router(members)
+    api.include_router(stamps)
     api.include_router(goals)
     return api

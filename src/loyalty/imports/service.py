@@ -42,6 +42,7 @@ from loyalty.models import (
 from loyalty.models.transactions import TransactionAward
 from loyalty.programs.rules import Award, MemberFacts
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
+from loyalty.stamps import service as stamps
 from loyalty.tiers import service as tiers
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions.schemas import ReturnIn
@@ -480,13 +481,15 @@ def _import_returns(
     for start in range(0, len(customers), 900):
         owing.update(session.scalars(select(MemberBalance.customer_id).where(
             MemberBalance.customer_id.in_(customers[start:start + 900]), MemberBalance.owed < 0)))
+    # Stamp cards (L5): a sale that stamped cards has its stamps taken back by the service's return.
+    stamped = stamps.stamped_purchases(session, ids)
     fast: list[_FastReturn] = []
     slow: list[TransactionRow] = []
     seen: set[int] = set()
     for row in returns:
         purchase = purchases.get((row.store_id, row.original_transaction_id or ""))
         if purchase is None or purchase.id in seen or purchase.points_redeemed or purchase.points_restored \
-                or purchase.customer_id in owing:
+                or purchase.customer_id in owing or purchase.id in stamped:
             slow.append(row)  # the service reports a missing purchase, or handles the unusual case
             continue
         seen.add(purchase.id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from loyalty.goals.schemas import BadgeOut, GoalProgressOut
 from loyalty.rewards.schemas import RewardKind
+from loyalty.stamps.schemas import StampCardOut
 from loyalty.tiers.schemas import MemberTierOut
 
 
@@ -51,9 +51,8 @@ class MemberSummary(BaseModel):
     best_next_reward: NextReward | None = Field(
         description="the dearest reward the member can afford now, else the cheapest one and the points missing; "
                     "only active, in-stock, currently valid rewards their tier may redeem. Null: none")
-    # Placeholders so clients can lay the screen out now; they stay empty until those features exist.
-    stamp_cards: list[dict[str, Any]] = Field(default_factory=list,
-                                              description="arrive with stamp cards; always empty for now")
+    stamp_cards: list[StampCardOut] = Field(default_factory=list,
+                                            description="progress on each stamp card, as GET .../stamp-cards")
     badges: list[BadgeOut] = Field(default_factory=list, description="badges earned, oldest first")
     next_goal: GoalProgressOut | None = Field(
         default=None, description="the goal not earned yet closest to completion, with what is missing; null: none")

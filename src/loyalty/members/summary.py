@@ -11,6 +11,7 @@ from loyalty.ledger.service import balance_view
 from loyalty.members import repository
 from loyalty.members.schemas import MemberSummary, NextReward, SummaryBalance, SummaryExpiring, SummaryVoucher
 from loyalty.programs.service import program_at
+from loyalty.stamps import service as stamps
 from loyalty.tiers import service as tiers
 from loyalty.tiers.views import member_tier_out
 
@@ -49,5 +50,6 @@ def member_summary(session: Session, customer_id: int, now: datetime) -> MemberS
         expiring=SummaryExpiring(within_30_days=view.expiring[30], within_60_days=view.expiring[60],
                                  within_90_days=view.expiring[90]),
         tier=tier_out, vouchers=vouchers, best_next_reward=next_reward,
+        stamp_cards=stamps.progress(session, program, customer_id, now),
         badges=badges, next_goal=goal_progress[0] if goal_progress else None,
     )

@@ -8,6 +8,7 @@ from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocatio
 from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)
 from loyalty.models.service import StaffMember  # noqa: F401  (registers the service tables)
+from loyalty.models.stamps import MemberStampCard  # noqa: F401  (registers the stamp card tables)
 from loyalty.models.tiers import MemberTier  # noqa: F401  (registers the tier tables)
 from loyalty.models.transactions import Transaction, TransactionInstantReward, TransactionLine
 

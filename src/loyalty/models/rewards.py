@@ -65,10 +65,14 @@ class Voucher(Base):
     __tablename__ = "vouchers"
     __table_args__ = (
         CheckConstraint(f"status IN {VOUCHER_STATUSES!r}", name="status"),
-        CheckConstraint("points_spent > 0", name="points_spent_positive"),
+        # A voucher bought with points names the ledger entry that spent them; one a stamp card
+        # granted (L5) spent nothing and has none.
+        CheckConstraint("points_spent > 0 AND spend_entry_id IS NOT NULL "
+                        "OR points_spent = 0 AND spend_entry_id IS NULL", name="paid_or_granted"),
         CheckConstraint("status = 'redeemed' AND redeemed_at IS NOT NULL AND redeemed_store_id IS NOT NULL "
                         "OR status <> 'redeemed' AND redeemed_at IS NULL", name="redeemed_when_used"),
-        CheckConstraint("status = 'cancelled' AND cancelled_at IS NOT NULL AND refund_entry_id IS NOT NULL "
+        CheckConstraint("status = 'cancelled' AND cancelled_at IS NOT NULL "
+                        "AND (refund_entry_id IS NOT NULL OR points_spent = 0) "
                         "OR status <> 'cancelled' AND cancelled_at IS NULL AND refund_entry_id IS NULL",
                         name="refunded_when_cancelled"),
         Index("ix_vouchers_customer_reward", "customer_id", "reward_id"),
@@ -94,5 +98,5 @@ class Voucher(Base):
     # The POS's own transaction id: a retried burn with the same one gets the first answer.
     redeemed_reference: Mapped[str | None] = mapped_column(String(100))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    spend_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    spend_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     refund_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))

@@ -136,7 +136,7 @@ class _Rule:
 def _compile(definition: ProgramDefinition) -> list[_Rule]:
     compiled = [_Rule(rule.id, rule.name, rule.priority, rule.exclusive, rule.when, rule.give,
                       rule.cap.per_transaction if rule.cap else None, definition.segments)
-                for rule in definition.rules]
+                for rule in definition.rules if rule.give.stamp is None]  # stamp rules: stamps/engine.py
     for index, rate in enumerate(definition.earn):
         give = RuleGive(points_per=PointsPer(points=rate.points, per_amount=rate.per_amount))
         name = f"{rate.points} points per {rate.per_amount:,} {definition.currency} at {', '.join(rate.store_kinds)}"

@@ -15,6 +15,7 @@ from loyalty.errors import ConfigError
 from loyalty.goals.schemas import Goals
 from loyalty.models.customers import STORE_KINDS
 from loyalty.rewards.schemas import RewardDefinition
+from loyalty.stamps.schemas import StampCardDefinition, StampGive, stamp_card_problems
 
 
 class _Strict(BaseModel):
@@ -123,7 +124,7 @@ class RuleGive(_Strict):
     points_per: PointsPer | None = None
     multiplier: Decimal | None = Field(default=None, description="'1.5': +50% on per-amount points; 2 decimals")
     bonus: int | None = Field(default=None, ge=1)
-    stamp: Any = None
+    stamp: StampGive | None = Field(default=None, description="stamps on a card (L5); gives no points")
 
     @field_validator("multiplier", mode="before")
     @classmethod
@@ -148,18 +149,11 @@ class RuleGive(_Strict):
             raise ValueError(f"{value} must be between 1.01 and 100")
         return value
 
-    @field_validator("stamp")
-    @classmethod
-    def _no_stamps(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError("stamp cards are a separate feature (L5), not supported in earn rules yet")
-        return value
-
     @model_validator(mode="after")
     def _exactly_one(self) -> RuleGive:
-        given = [name for name in ("points_per", "multiplier", "bonus") if getattr(self, name) is not None]
+        given = [name for name in ("points_per", "multiplier", "bonus", "stamp") if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one effect of points_per, multiplier, bonus (got {len(given)}: "
+            raise ValueError(f"give exactly one effect of points_per, multiplier, bonus, stamp (got {len(given)}: "
                              f"{', '.join(given) or 'none'})")
         return self
 
@@ -352,6 +346,8 @@ class ProgramDefinition(_Strict):
     rewards: list[RewardDefinition] | None = None
     # --- tiers (L4): omitted means no tiers; see tiers/service.py
     tiers: TierProgram | None = None
+    # --- stamp cards (L5): see stamps/schemas.py and stamps/service.py
+    stamp_cards: list[StampCardDefinition] = Field(default_factory=list)
     # --- lifecycle stages (C5) for analytics
     lifecycle: LifecycleThresholds = LifecycleThresholds()
     # --- goals and badges (L10): see goals/service.py
@@ -400,6 +396,16 @@ class ProgramDefinition(_Strict):
             if unknown:
                 problems.append(f"rules[{index}].when.segments: unknown segment {', '.join(map(repr, unknown))}; "
                                 f"define it under segments:")
+        if problems:
+            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
+                                                                      "paths": problems})
+        return self
+
+
+    @model_validator(mode="after")
+    def _stamp_cards_consistent(self) -> ProgramDefinition:
+        codes = {reward.code for reward in self.rewards} if self.rewards is not None else None
+        problems = stamp_card_problems(self.stamp_cards, self.rules, codes)
         if problems:
             raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
                                                                       "paths": problems})

@@ -9,8 +9,10 @@ caller's session and never commits.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert, or_, update
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import allocate_ids
@@ -178,6 +180,60 @@ def issue_voucher(session: Session, *, customer_id: int, reward_code: str, actor
     return voucher
 
 
+@dataclass(frozen=True, slots=True)
+class Granted:
+    voucher_id: int
+    code: str
+    reward_name: str
+
+
+def grant_voucher(session: Session, *, customer_id: int, reward_code: str, actor: str, now: datetime) -> Granted:
+    """Issues a reward's voucher free of points (a stamp card's reward, L5).
+
+    The same code, stock and validity rules as `issue_voucher`; no points move, so no ledger entry,
+    and tier and per-member limits do not apply (the member earned it on the card). Two statements:
+    one conditional UPDATE takes the unit (row-locking the reward, so the last unit goes to one
+    caller) and returns what the voucher copies, one INSERT writes the voucher. Raises
+    RewardUnavailable when the reward is unknown, not offered now or out of stock.
+    """
+    taken = session.execute(
+        update(Reward)
+        .where(Reward.code == reward_code, Reward.active.is_(True), or_(Reward.stock.is_(None), Reward.stock > 0),
+               or_(Reward.valid_from.is_(None), Reward.valid_from <= now),
+               or_(Reward.valid_until.is_(None), Reward.valid_until > now))
+        .values(stock=Reward.stock - 1)
+        .returning(Reward.id, Reward.name, Reward.kind, Reward.amount, Reward.percent, Reward.sku,
+                   Reward.voucher_valid_days)
+        .execution_options(synchronize_session=False)).one_or_none()
+    if taken is None:
+        raise RewardUnavailable(f"reward {reward_code} cannot be granted now: not in the catalogue, not offered "
+                                "or out of stock", reward_code=reward_code)
+    reward_id, name, kind, amount, percent, sku, valid_days = taken
+    code = new_voucher_code()
+    # A code collision (about 1 in 10^17 per pair) fails the insert's UNIQUE; the request is retried whole.
+    voucher_id = session.execute(insert(Voucher).values(
+        code=code, customer_id=customer_id, reward_id=reward_id, kind=kind, amount=amount, percent=percent, sku=sku,
+        points_spent=0, status="issued", issued_at=now, issued_by=actor,
+        expires_at=_voucher_expiry(session, now, valid_days), spend_entry_id=None,
+    ).returning(Voucher.id)).scalar_one()
+    return Granted(voucher_id, code, name)
+
+
+def withdraw_granted_voucher(session: Session, voucher_id: int, *, now: datetime) -> bool:
+    """Cancels an unused granted voucher (its sale was returned); its unit goes back to stock.
+
+    False when it was used, expired or already cancelled: then it stays as it is.
+    """
+    voucher = session.get(Voucher, voucher_id, with_for_update=True)
+    if voucher is None or voucher.points_spent != 0:
+        return False
+    if not repository.mark_cancelled(session, voucher_id, refund_entry_id=None, now=now):
+        return False
+    repository.return_one_unit(session, voucher.reward_id)
+    session.refresh(voucher)
+    return True
+
+
 def require_voucher(session: Session, code: str) -> Voucher:
     normal = normalise_voucher_code(code)
     voucher = repository.voucher_by_code(session, normal) if normal else None
@@ -238,11 +294,13 @@ def cancel_voucher(session: Session, code: str, *, actor: str, now: datetime) ->
         return voucher
     if voucher.status != "issued" or voucher.expires_at <= now:
         raise _refuse(voucher, now, "cancelled")
-    entry_id = ledger.give_back(
-        session, customer_id=voucher.customer_id, points=voucher.points_spent, kind="reward_refund",
-        from_account="redeemed", source_type="voucher", source_id=str(voucher.id), event="cancel",
-        reason=f"voucher {voucher.code} cancelled unused; points given back", actor=actor, now=now,
-        spend_type="voucher", spend_id=voucher.id)
+    entry_id = None
+    if voucher.points_spent:  # a granted voucher (stamp card) spent no points: nothing to give back
+        entry_id = ledger.give_back(
+            session, customer_id=voucher.customer_id, points=voucher.points_spent, kind="reward_refund",
+            from_account="redeemed", source_type="voucher", source_id=str(voucher.id), event="cancel",
+            reason=f"voucher {voucher.code} cancelled unused; points given back", actor=actor, now=now,
+            spend_type="voucher", spend_id=voucher.id)
     if not repository.mark_cancelled(session, voucher.id, refund_entry_id=entry_id, now=now):
         session.refresh(voucher)
         raise _refuse(voucher, now, "cancelled")

@@ -22,6 +22,7 @@ from loyalty.goals import service as goals
 from loyalty.models import TransactionInstantReward
 from loyalty.models.rewards import Voucher
 from loyalty.programs.service import ActiveProgram
+from loyalty.stamps import service as stamps
 from loyalty.tiers import service as tiers
 from loyalty.transactions.schemas import InstantRewardOut, Line
 
@@ -73,6 +74,11 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
     if program.definition.tiers is not None:
         # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
         tiers.on_purchase(session, program, sale.customer_id, sale.occurred_at, actor=sale.actor)
+    if program.definition.stamp_cards:
+        # Stamp cards (L5): decided in Python from the lines (no query when no card counts); a card
+        # completed by this sale issues its reward's voucher, printed on the receipt.
+        given += [InstantReward("voucher", r.source, r.name, voucher_id=r.voucher_id)
+                  for r in stamps.on_purchase(session, program, sale)]
     if program.definition.goals:
         # Badges (and their points) for the goals this sale reaches, once per member and goal; no query
         # when the sale can move none of them.
@@ -84,6 +90,9 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
 
 def after_return(session: Session, program: ActiveProgram, returned: Returned) -> None:
     """Runs every feature's step for a newly written return (stamps taken back, goal progress)."""
+    if program.definition.stamp_cards:
+        # Stamp cards (L5): the returned lines' stamps come off the member's card (see stamps/service.py).
+        stamps.on_return(session, program, returned)
     # Goals: nothing to do. Badges stay once earned; progress is computed net of returns when read.
 
 

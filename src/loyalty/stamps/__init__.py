@@ -1,0 +1,1 @@
+"""Stamp cards (L5): buy N, get the reward; program file section, stamping, returns, progress."""
