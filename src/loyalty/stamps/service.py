@@ -245,10 +245,3 @@ def stamped_purchases(session: Session, purchase_ids: Sequence[int]) -> set[int]
         found.update(session.scalars(select(StampEvent.purchase_id).distinct()
                                      .where(StampEvent.purchase_id.in_(purchase_ids[start:start + 900]))))
     return found
-
-
-def events_of(session: Session, customer_id: int) -> Sequence[tuple[str, int]]:
-    """(card id, sum of stamps) over a member's events: what their cards must add up to."""
-    return [(c, int(s)) for c, s in session.execute(
-        select(StampEvent.card_id, func.sum(StampEvent.stamps)).where(StampEvent.customer_id == customer_id)
-        .group_by(StampEvent.card_id).order_by(StampEvent.card_id))]
