@@ -10,6 +10,7 @@ from loyalty.customers.endpoints import router as customers
 from loyalty.ledger.endpoints import router as ledger
 from loyalty.members.endpoints import router as members
 from loyalty.programs.endpoints import router as programs
+from loyalty.referrals.endpoints import router as referrals
 from loyalty.rewards.endpoints import router as rewards
 from loyalty.service.endpoints import router as service
 from loyalty.stores.endpoints import router as stores
@@ -35,4 +36,5 @@ def build_router() -> APIRouter:
     api.include_router(rewards)
     api.include_router(tiers)
     api.include_router(members)
+    api.include_router(referrals)
     return api

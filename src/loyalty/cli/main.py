@@ -14,6 +14,7 @@ from loyalty.analytics.cli import app as analytics_app
 from loyalty.cli.common import DatabaseOption, console, err_console, friendly_errors, use_database
 from loyalty.config import get_settings
 from loyalty.db import get_engine, session_scope
+from loyalty.referrals.cli import app as referrals_app
 from loyalty.service.cli import service_app, staff_app
 from loyalty.tiers.cli import app as tiers_app
 from loyalty.timeutil import as_utc, utcnow
@@ -34,6 +35,7 @@ app.add_typer(analytics_app, name="analytics")
 app.add_typer(staff_app, name="staff")
 app.add_typer(service_app, name="service")
 app.add_typer(tiers_app, name="tiers")
+app.add_typer(referrals_app, name="referrals")
 
 DbOpt = Annotated[str | None, DatabaseOption]
 

@@ -65,10 +65,12 @@ class Voucher(Base):
     __tablename__ = "vouchers"
     __table_args__ = (
         CheckConstraint(f"status IN {VOUCHER_STATUSES!r}", name="status"),
-        CheckConstraint("points_spent > 0", name="points_spent_positive"),
+        # 0 for a voucher granted free of points (a bonus, a stamp card): no spend entry, no refund.
+        CheckConstraint("points_spent >= 0", name="points_spent_not_negative"),
         CheckConstraint("status = 'redeemed' AND redeemed_at IS NOT NULL AND redeemed_store_id IS NOT NULL "
                         "OR status <> 'redeemed' AND redeemed_at IS NULL", name="redeemed_when_used"),
-        CheckConstraint("status = 'cancelled' AND cancelled_at IS NOT NULL AND refund_entry_id IS NOT NULL "
+        CheckConstraint("status = 'cancelled' AND cancelled_at IS NOT NULL "
+                        "AND (refund_entry_id IS NOT NULL OR points_spent = 0) "
                         "OR status <> 'cancelled' AND cancelled_at IS NULL AND refund_entry_id IS NULL",
                         name="refunded_when_cancelled"),
         Index("ix_vouchers_customer_reward", "customer_id", "reward_id"),
@@ -94,5 +96,5 @@ class Voucher(Base):
     # The POS's own transaction id: a retried burn with the same one gets the first answer.
     redeemed_reference: Mapped[str | None] = mapped_column(String(100))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    spend_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    spend_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     refund_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))

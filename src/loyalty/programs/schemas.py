@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from loyalty.bonuses.schemas import BonusProgram, check_rewards
 from loyalty.errors import ConfigError
 from loyalty.models.customers import STORE_KINDS
+from loyalty.referrals.schemas import ReferralProgram
 from loyalty.rewards.schemas import RewardDefinition
 
 
@@ -353,6 +355,9 @@ class ProgramDefinition(_Strict):
     tiers: TierProgram | None = None
     # --- lifecycle stages (C5) for analytics
     lifecycle: LifecycleThresholds = LifecycleThresholds()
+    # --- bonuses (L6) and referrals (L13): omitted means none; see bonuses/ and referrals/service.py
+    bonuses: BonusProgram | None = None
+    referrals: ReferralProgram | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -397,6 +402,16 @@ class ProgramDefinition(_Strict):
             if unknown:
                 problems.append(f"rules[{index}].when.segments: unknown segment {', '.join(map(repr, unknown))}; "
                                 f"define it under segments:")
+        if problems:
+            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
+                                                                      "paths": problems})
+        return self
+
+
+    @model_validator(mode="after")
+    def _bonus_rewards_known(self) -> ProgramDefinition:
+        gifts = (self.bonuses.gifts() if self.bonuses else []) + (self.referrals.gifts() if self.referrals else [])
+        problems = check_rewards(gifts, [r.code for r in self.rewards] if self.rewards is not None else None)
         if problems:
             raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
                                                                       "paths": problems})

@@ -83,7 +83,7 @@ def mark_redeemed(
     return _rowcount(result) == 1
 
 
-def mark_cancelled(session: Session, voucher_id: int, *, refund_entry_id: int, now: datetime) -> bool:
+def mark_cancelled(session: Session, voucher_id: int, *, refund_entry_id: int | None, now: datetime) -> bool:
     result = session.execute(
         update(Voucher)
         .where(Voucher.id == voucher_id, Voucher.status == "issued", Voucher.expires_at > now)

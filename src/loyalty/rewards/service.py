@@ -178,6 +178,28 @@ def issue_voucher(session: Session, *, customer_id: int, reward_code: str, actor
     return voucher
 
 
+def grant_voucher(
+    session: Session, reward_code: str, customer_id: int, *, source: str, now: datetime,
+) -> Voucher:
+    """Issues a reward's voucher free of points (a bonus, a stamp card): `source` says why, e.g.
+    'bonus:signup'. The reward must be offered and in stock (one unit is taken); tiers and the
+    per-member limit are for rewards bought with points and do not apply to a gift. The caller
+    makes the grant exactly-once (its own unique key); this only writes the voucher.
+    """
+    reward = require_reward(session, reward_code)
+    _check_offered(reward, now)
+    if not repository.take_one_unit(session, reward.id):
+        raise OutOfStock(f"reward {reward.code} is out of stock", reward_code=reward.code)
+    voucher = Voucher(
+        code=new_voucher_code(), customer_id=customer_id, reward_id=reward.id, kind=reward.kind,
+        amount=reward.amount, percent=reward.percent, sku=reward.sku, points_spent=0, status="issued",
+        issued_at=now, issued_by=source[:100], expires_at=_voucher_expiry(session, now, reward.voucher_valid_days),
+        spend_entry_id=None)
+    session.add(voucher)
+    session.flush()
+    return voucher
+
+
 def require_voucher(session: Session, code: str) -> Voucher:
     normal = normalise_voucher_code(code)
     voucher = repository.voucher_by_code(session, normal) if normal else None
@@ -238,11 +260,13 @@ def cancel_voucher(session: Session, code: str, *, actor: str, now: datetime) ->
         return voucher
     if voucher.status != "issued" or voucher.expires_at <= now:
         raise _refuse(voucher, now, "cancelled")
-    entry_id = ledger.give_back(
-        session, customer_id=voucher.customer_id, points=voucher.points_spent, kind="reward_refund",
-        from_account="redeemed", source_type="voucher", source_id=str(voucher.id), event="cancel",
-        reason=f"voucher {voucher.code} cancelled unused; points given back", actor=actor, now=now,
-        spend_type="voucher", spend_id=voucher.id)
+    entry_id: int | None = None
+    if voucher.points_spent:  # a granted voucher cost nothing: nothing to give back
+        entry_id = ledger.give_back(
+            session, customer_id=voucher.customer_id, points=voucher.points_spent, kind="reward_refund",
+            from_account="redeemed", source_type="voucher", source_id=str(voucher.id), event="cancel",
+            reason=f"voucher {voucher.code} cancelled unused; points given back", actor=actor, now=now,
+            spend_type="voucher", spend_id=voucher.id)
     if not repository.mark_cancelled(session, voucher.id, refund_entry_id=entry_id, now=now):
         session.refresh(voucher)
         raise _refuse(voucher, now, "cancelled")

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.bonuses import service as bonuses
 from loyalty.bulk import insert_rows
 from loyalty.models import TransactionInstantReward
 from loyalty.models.rewards import Voucher
@@ -72,6 +73,9 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
     if program.definition.tiers is not None:
         # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
         tiers.on_purchase(session, program, sale.customer_id, sale.occurred_at, actor=sale.actor)
+    if program.definition.bonuses is not None or program.definition.referrals is not None:
+        # First-purchase, birthday and instant bonuses (L6); the referrer's reward and the welcome (L13).
+        given += bonuses.on_purchase(session, program, sale)
     if given:
         _store(session, sale.transaction_id, given)
     return given
