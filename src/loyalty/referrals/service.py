@@ -205,8 +205,8 @@ def advocate_ids(session: Session) -> list[int]:
 def referral_out(session: Session, customer_id: int, now: datetime) -> ReferralOut:
     lock_member(session, customer_id)  # 404 for an unknown customer
     code = code_of(session, customer_id, now)
-    rows = dict(session.execute(select(Referral.status, func.count()).where(Referral.referrer_id == customer_id)
-                                .group_by(Referral.status)).tuples().all())
+    rows: dict[str, int] = {status: int(n) for status, n in session.execute(
+        select(Referral.status, func.count()).where(Referral.referrer_id == customer_id).group_by(Referral.status))}
     by = session.scalar(select(Referral.referrer_id).where(Referral.referred_id == customer_id))
     base = get_settings().public_url.rstrip("/")
     return ReferralOut(
