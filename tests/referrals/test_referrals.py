@@ -235,3 +235,24 @@ def test_cli_enrols_with_a_code_and_shows_the_referrals(cli_db: str, session: Se
     assert code in result.output and "pending 1" in result.output
     result = runner.invoke(app, ["referrals", "enrol", "--phone", "0912100082", "--referral-code", "NOPE"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_advocates_are_a_lifecycle_stage_in_analytics(desk: Desk, session: Session) -> None:
+    from loyalty.analytics.lifecycle import Thresholds, stages
+    from loyalty.analytics.loader import load_database
+
+    referrer = desk.enrol(phone="0912100091")["id"]
+    desk.buy(referrer, 100000)
+    friend = desk.enrol(phone="0912100092", referral_code=desk.code(referrer))["id"]
+    bystander = desk.enrol(phone="0912100093")["id"]
+    desk.buy(bystander, 100000)
+    with reading(session) as reader:
+        data = load_database(reader)
+    before = stages(data, data.as_of, Thresholds.derive(data.summary()))
+    assert dict(zip(before["customer"], before["stage"], strict=True))[referrer] == "first purchase"
+    desk.buy(friend, 300000)
+    with reading(session) as reader:
+        data = load_database(reader)
+    after = dict(zip(*stages(data, data.as_of, Thresholds.derive(data.summary()))[["customer", "stage"]]
+                     .get_columns(), strict=True))
+    assert after[referrer] == "advocate" and after[bystander] == "first purchase"
