@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from loyalty.bonuses.schemas import BirthdayBonus
@@ -313,3 +313,36 @@ def test_returns_keep_bonuses_but_the_ledger_stays_consistent(client: TestClient
     assert response.status_code == 201, response.text
     assert balance_of(session, member) == (100, 0, 0, 0)
     assert_ledger_ok(session)
+
+
+class TestCostOnTheHotPath:
+    """Sales the feature cannot affect cost it no statement; member bonuses cost one read when nothing is due."""
+
+    def _statements(self, engine: Engine, work: Any) -> list[str]:
+        seen: list[str] = []
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            work()
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return [s for s in seen if "member_bonuses" in s or "referral" in s]
+
+    def test_no_statement_when_no_member_bonus_is_configured(self, client: TestClient, engine: Engine,
+                                                             session: Session) -> None:
+        use_program(session, bonuses={"signup": SIGNUP, "instant": [BIG_BASKET]})
+        counter = Counter(client, session)
+        member = counter.enrol(phone="0912000051")["id"]
+        assert self._statements(engine, lambda: counter.buy(member, 500000)) == []
+
+    def test_one_read_when_nothing_is_due(self, client: TestClient, engine: Engine, session: Session) -> None:
+        use_program(session, bonuses={"first_purchase": FIRST, "birthday": {"name": "B", "points": 1}},
+                    referrals={"referrer": {"name": "R", "points": 1}})
+        counter = Counter(client, session)
+        member = counter.enrol(phone="0912000052", birthday="1990-01-01")["id"]
+        counter.buy(member, 200000, occurred_at=vn(2026, 6, 1))
+        statements = self._statements(engine, lambda: counter.buy(member, 200000, occurred_at=vn(2026, 6, 2)))
+        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements

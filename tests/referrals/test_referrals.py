@@ -99,6 +99,8 @@ class TestHappyPath:
         assert balance_of(session, friend) == (10 + 20 + 50 + 90, 0, 0, 0)
         summary = desk.referral(referrer)
         assert summary["advocate"] is True
+        member_summary = desk.client.get(f"/v1/customers/{referrer}/summary", headers=auth(desk.admin)).json()
+        assert member_summary["advocate"] is True
         assert summary["counts"] == {"referred": 1, "pending": 0, "rewarded": 1, "capped": 0}
         with reading(session) as reader:
             assert advocate_ids(reader) == [referrer]

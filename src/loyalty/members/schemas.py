@@ -50,6 +50,7 @@ class MemberSummary(BaseModel):
     best_next_reward: NextReward | None = Field(
         description="the dearest reward the member can afford now, else the cheapest one and the points missing; "
                     "only active, in-stock, currently valid rewards their tier may redeem. Null: none")
+    advocate: bool = Field(default=False, description="the member referred someone who went on to buy (L13)")
     # Placeholders so clients can lay the screen out now; they stay empty until those features exist.
     stamp_cards: list[dict[str, Any]] = Field(default_factory=list,
                                               description="arrive with stamp cards; always empty for now")

@@ -10,6 +10,7 @@ from loyalty.ledger.service import balance_view
 from loyalty.members import repository
 from loyalty.members.schemas import MemberSummary, NextReward, SummaryBalance, SummaryExpiring, SummaryVoucher
 from loyalty.programs.service import program_at
+from loyalty.referrals import service as referrals
 from loyalty.tiers import service as tiers
 from loyalty.tiers.views import member_tier_out
 
@@ -46,4 +47,5 @@ def member_summary(session: Session, customer_id: int, now: datetime) -> MemberS
         expiring=SummaryExpiring(within_30_days=view.expiring[30], within_60_days=view.expiring[60],
                                  within_90_days=view.expiring[90]),
         tier=tier_out, vouchers=vouchers, best_next_reward=next_reward,
+        advocate=referrals.is_advocate(session, customer_id),
     )
