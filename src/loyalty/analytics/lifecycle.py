@@ -17,9 +17,16 @@ STAGES = ("prospect", "first purchase", "repeat", "loyal", "advocate", "lapsed",
 
 
 def no_referrals(customers: pl.Series) -> pl.Series:
-    """REFERRALS HOOK: which of these customers have referred someone. There is no referral table yet
-    (issue L13), so nobody is an advocate; a referrals module replaces this with a real lookup."""
+    """Nobody is an advocate: for data without referrals (a CSV file)."""
     return pl.Series("advocate", [False] * customers.len(), dtype=pl.Boolean)
+
+
+def advocates(data: Dataset, as_of: date) -> Callable[[pl.Series], pl.Series]:
+    """Members one of whose referrals had qualified by `as_of` (referral_codes.advocate_since, L13)."""
+    if data.customers is None or "advocate_on" not in data.customers.columns:
+        return no_referrals
+    ids = data.customers.filter(pl.col("advocate_on") <= as_of)["customer"]
+    return lambda customers: customers.is_in(ids.implode()).alias("advocate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +53,9 @@ class Thresholds:
 
 
 def stages(data: Dataset, as_of: date, limits: Thresholds,
-           referrals: Callable[[pl.Series], pl.Series] = no_referrals) -> pl.DataFrame:
+           referrals: Callable[[pl.Series], pl.Series] | None = None) -> pl.DataFrame:
     """customer, stage at `as_of`: enrolled customers without purchases are prospects."""
+    referrals = referrals or advocates(data, as_of)
     summary = data.summary(as_of)
     enrolled = data.customers
     bought = summary.select("customer", "days", "recency_days")

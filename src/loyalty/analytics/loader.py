@@ -18,6 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from loyalty.errors import ValidationFailed
 from loyalty.models import Customer, Transaction, TransactionLine
+from loyalty.models.bonuses import ReferralCode
 
 DATE_COLUMNS = ("date", "occurred_at")
 
@@ -82,7 +83,8 @@ def load_categories(session: Session, data: Dataset) -> pl.DataFrame:
                                                          "spend": pl.Int64}, orient="row")
 
 
-def epoch_seconds(column: InstrumentedAttribute[datetime], dialect: str) -> ColumnElement[int]:
+def epoch_seconds(column: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None],
+                  dialect: str) -> ColumnElement[int]:
     """Whole seconds since 1970 (UTC), computed by the database: integers reach Polars far faster than
     datetime objects built row by row (a day is all the reports need)."""
     if dialect == "sqlite":
@@ -122,15 +124,20 @@ def load_database(session: Session, as_of: date | None = None) -> Dataset:
     )
     customer_rows = session.connection().execute(
         select(Customer.id, epoch_seconds(Customer.enrolled_at, dialect), Customer.enrolled_store_id,
-               Customer.consent_email, Customer.consent_sms, Customer.consent_zalo, Customer.consent_phone)
+               Customer.consent_email, Customer.consent_sms, Customer.consent_zalo, Customer.consent_phone,
+               epoch_seconds(ReferralCode.advocate_since, dialect))
+        .outerjoin(ReferralCode, ReferralCode.customer_id == Customer.id)  # advocates (L13)
         .where(Customer.enrolled_at < end)
     ).all()
     customers = pl.DataFrame(
         customer_rows, orient="row",
         schema={"customer": pl.Int64, "epoch": pl.Int64, "enrolled_store": pl.String, "consent_email": pl.Boolean,
-                "consent_sms": pl.Boolean, "consent_zalo": pl.Boolean, "consent_phone": pl.Boolean},
-    ).with_columns(enrolled_at=pl.from_epoch("epoch", "s").dt.replace_time_zone("UTC")).with_columns(
-        enrolled_on=pl.col("enrolled_at").dt.convert_time_zone(str(tz)).dt.date()).drop("epoch")
+                "consent_sms": pl.Boolean, "consent_zalo": pl.Boolean, "consent_phone": pl.Boolean,
+                "advocate_epoch": pl.Int64},
+    ).with_columns(enrolled_at=pl.from_epoch("epoch", "s").dt.replace_time_zone("UTC"),
+                   advocate_since=pl.from_epoch("advocate_epoch", "s").dt.replace_time_zone("UTC")).with_columns(
+        enrolled_on=pl.col("enrolled_at").dt.convert_time_zone(str(tz)).dt.date(),
+        advocate_on=pl.col("advocate_since").dt.convert_time_zone(str(tz)).dt.date()).drop("epoch", "advocate_epoch")
     return Dataset(frame, as_of, "database", customers=customers, timezone=str(tz))
 
 

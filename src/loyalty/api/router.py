@@ -11,6 +11,7 @@ from loyalty.goals.endpoints import router as goals
 from loyalty.ledger.endpoints import router as ledger
 from loyalty.members.endpoints import router as members
 from loyalty.programs.endpoints import router as programs
+from loyalty.referrals.endpoints import router as referrals
 from loyalty.rewards.endpoints import router as rewards
 from loyalty.service.endpoints import router as service
 from loyalty.stamps.endpoints import router as stamps
@@ -39,4 +40,5 @@ def build_router() -> APIRouter:
     api.include_router(members)
     api.include_router(stamps)
     api.include_router(goals)
+    api.include_router(referrals)
     return api

@@ -15,6 +15,7 @@ from loyalty.cli.common import DatabaseOption, console, err_console, friendly_er
 from loyalty.config import get_settings
 from loyalty.db import get_engine, session_scope
 from loyalty.goals.cli import app as goals_app
+from loyalty.referrals.cli import app as referrals_app
 from loyalty.service.cli import service_app, staff_app
 from loyalty.tiers.cli import app as tiers_app
 from loyalty.timeutil import as_utc, utcnow
@@ -36,6 +37,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(service_app, name="service")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(goals_app, name="goals")
+app.add_typer(referrals_app, name="referrals")
 
 DbOpt = Annotated[str | None, DatabaseOption]
 

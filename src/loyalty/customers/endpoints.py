@@ -18,9 +18,9 @@ router = APIRouter(tags=["customers"])
 
 @router.post("/customers", status_code=201, response_model=CustomerOut,
              responses={409: {"description": "an identity already belongs to another customer"}})
-def create_customer(data: CustomerCreate, _: AdminKey, write: WriteDep) -> JSONResponse:
+def create_customer(data: CustomerCreate, principal: AdminKey, write: WriteDep) -> JSONResponse:
     def work(session: Session) -> Outcome:
-        customer = service.create_customer(session, data)
+        customer = service.create_customer(session, data, actor=principal.actor)
         return Outcome(201, service.to_out(session, customer), {"Location": f"/v1/customers/{customer.id}"})
     return write.run(data, work)
 

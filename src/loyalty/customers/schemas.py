@@ -42,6 +42,8 @@ class CustomerCreate(CustomerProfile):
     consents: Consents = Consents()
     enrolled_store_id: str | None = Field(default=None, max_length=32)
     enrolled_at: AwareDatetime | None = Field(default=None, description="with its UTC offset; default now")
+    referral_code: str | None = Field(default=None, min_length=1, max_length=20,
+                                      description="the referral code of the member who brought this one (L13)")
 
     @model_validator(mode="after")
     def _has_identity(self) -> CustomerCreate:

@@ -26,6 +26,7 @@ from loyalty.customers.schemas import (
 )
 from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.models import Customer, CustomerIdentity, MemberBalance, Store
+from loyalty.programs.service import program_at
 from loyalty.timeutil import as_utc, utcnow
 
 
@@ -69,11 +70,19 @@ def _require_store(session: Session, store_id: str | None) -> None:
         raise ValidationFailed(f"store {store_id!r} does not exist")
 
 
-def create_customer(session: Session, data: CustomerCreate, *, store_id: str | None = None) -> Customer:
+def create_customer(session: Session, data: CustomerCreate, *, store_id: str | None = None,
+                    actor: str = "api") -> Customer:
+    # Imported here: bonuses give vouchers through rewards, whose tier checks use this module.
+    from loyalty.bonuses import service as bonuses
+    from loyalty.referrals import service as referrals
+
     keys = _identity_keys(data.phone, data.email, data.card, data.external_ids)
     enrolled_store = data.enrolled_store_id or store_id
     _require_store(session, enrolled_store)
     now = utcnow()
+    program = program_at(session, now)
+    # Checked before anything is written: a self-referral is refused as such, not as a taken phone.
+    referrer = referrals.check_enrolment(session, program, data.referral_code, keys) if data.referral_code else None
     # Aware datetimes compare without converting, so even year 1 or 9999 is refused, not a 500.
     if data.enrolled_at is not None and not _EARLIEST <= data.enrolled_at <= now + timedelta(days=1):
         raise ValidationFailed(f"enrolled_at {data.enrolled_at.isoformat()} must be after 1900 and not in the future")
@@ -89,6 +98,9 @@ def create_customer(session: Session, data: CustomerCreate, *, store_id: str | N
     _claim_identities(session, customer.id, keys)
     session.execute(insert(MemberBalance).values(customer_id=customer.id, available=0, pending=0, held=0,
                                                  owed=0, earned_total=0))
+    if referrer is not None:
+        referrals.link(session, referrer, customer.id, now)
+    bonuses.on_enrolment(session, program, customer.id, actor=actor, now=now)  # the sign-up gift (L6)
     return customer
 
 

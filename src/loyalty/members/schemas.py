@@ -56,3 +56,4 @@ class MemberSummary(BaseModel):
     badges: list[BadgeOut] = Field(default_factory=list, description="badges earned, oldest first")
     next_goal: GoalProgressOut | None = Field(
         default=None, description="the goal not earned yet closest to completion, with what is missing; null: none")
+    advocate: bool = Field(default=False, description="the member referred someone who went on to buy (L13)")

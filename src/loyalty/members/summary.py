@@ -11,6 +11,7 @@ from loyalty.ledger.service import balance_view
 from loyalty.members import repository
 from loyalty.members.schemas import MemberSummary, NextReward, SummaryBalance, SummaryExpiring, SummaryVoucher
 from loyalty.programs.service import program_at
+from loyalty.referrals import service as referrals
 from loyalty.stamps import service as stamps
 from loyalty.tiers import service as tiers
 from loyalty.tiers.views import member_tier_out
@@ -52,4 +53,5 @@ def member_summary(session: Session, customer_id: int, now: datetime) -> MemberS
         tier=tier_out, vouchers=vouchers, best_next_reward=next_reward,
         stamp_cards=stamps.progress(session, program, customer_id, now),
         badges=badges, next_goal=goal_progress[0] if goal_progress else None,
+        advocate=referrals.is_advocate(session, customer_id),
     )

@@ -2,6 +2,7 @@
 
 from loyalty.models.auth import ApiKey, IdempotencyRecord
 from loyalty.models.base import Base
+from loyalty.models.bonuses import MemberBonus  # noqa: F401  (registers the bonus and referral tables)
 from loyalty.models.customers import Customer, CustomerIdentity, Store
 from loyalty.models.goals import MemberBadge  # noqa: F401  (registers the badges table)
 from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot

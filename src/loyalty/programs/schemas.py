@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from loyalty.bonuses.schemas import BonusProgram, check_rewards
 from loyalty.errors import ConfigError
 from loyalty.goals.schemas import Goals
 from loyalty.models.customers import STORE_KINDS
+from loyalty.referrals.schemas import ReferralProgram
 from loyalty.rewards.schemas import RewardDefinition
 from loyalty.stamps.schemas import StampCardDefinition, StampGive, stamp_card_problems
 
@@ -352,6 +354,9 @@ class ProgramDefinition(_Strict):
     lifecycle: LifecycleThresholds = LifecycleThresholds()
     # --- goals and badges (L10): see goals/service.py
     goals: Goals = Field(default_factory=list)
+    # --- bonuses (L6) and referrals (L13): omitted means none; see bonuses/ and referrals/service.py
+    bonuses: BonusProgram | None = None
+    referrals: ReferralProgram | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -406,6 +411,15 @@ class ProgramDefinition(_Strict):
     def _stamp_cards_consistent(self) -> ProgramDefinition:
         codes = {reward.code for reward in self.rewards} if self.rewards is not None else None
         problems = stamp_card_problems(self.stamp_cards, self.rules, codes)
+        if problems:
+            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
+                                                                      "paths": problems})
+        return self
+
+    @model_validator(mode="after")
+    def _bonus_rewards_known(self) -> ProgramDefinition:
+        gifts = (self.bonuses.gifts() if self.bonuses else []) + (self.referrals.gifts() if self.referrals else [])
+        problems = check_rewards(gifts, [r.code for r in self.rewards] if self.rewards is not None else None)
         if problems:
             raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
                                                                       "paths": problems})

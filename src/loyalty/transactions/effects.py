@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.bonuses import service as bonuses
 from loyalty.bulk import insert_rows
 from loyalty.goals import service as goals
 from loyalty.models import TransactionInstantReward
@@ -79,6 +80,9 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
         # completed by this sale issues its reward's voucher, printed on the receipt.
         given += [InstantReward("voucher", r.source, r.name, voucher_id=r.voucher_id)
                   for r in stamps.on_purchase(session, program, sale)]
+    if program.definition.bonuses is not None or program.definition.referrals is not None:
+        # First-purchase, birthday and instant bonuses (L6); the referrer's reward and the welcome (L13).
+        given += bonuses.on_purchase(session, program, sale)
     if program.definition.goals:
         # Badges (and their points) for the goals this sale reaches, once per member and goal; no query
         # when the sale can move none of them.

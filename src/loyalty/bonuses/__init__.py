@@ -1,0 +1,1 @@
+"""Bonuses (L6): sign-up gift, first-purchase bonus, birthday bonus and instant rewards at checkout."""
