@@ -63,7 +63,9 @@ def give(
         ledger.credit(session, program, customer_id=customer_id, points=gift.points, kind="bonus",
                       from_account="issued", source_type="bonus", source_id=str(bonus_id), event="bonus",
                       reason=f"{gift.name} ({source})", actor=actor, earned_at=earned_at or now, now=now,
-                      transaction_id=transaction_id, counts_as_earned=False)
+                      # Not tied to the sale in the ledger (member_bonuses is): a return of the sale
+                      # takes back the sale's own lot, never a bonus lot or another member's reward.
+                      transaction_id=None, counts_as_earned=False)
         given.append(effects.InstantReward("points", source, gift.name, points=gift.points))
     if gift.reward is not None:
         try:
