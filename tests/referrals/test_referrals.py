@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
+from loyalty.goals import service as goals_service
 from loyalty.models import Customer
 from loyalty.models.bonuses import MemberBonus, Referral
+from loyalty.models.goals import MemberBadge
 from loyalty.referrals.service import CODE_LENGTH, advocate_ids, normalise_code
 from loyalty.rewards.service import CODE_ALPHABET
 from loyalty.transactions.schemas import PurchaseIn
@@ -258,3 +261,57 @@ def test_advocates_are_a_lifecycle_stage_in_analytics(desk: Desk, session: Sessi
     after = dict(zip(*stages(data, data.as_of, Thresholds.derive(data.summary()))[["customer", "stage"]]
                      .get_columns(), strict=True))
     assert after[referrer] == "advocate" and after[bystander] == "first purchase"
+
+
+AMBASSADOR = ({"id": "ambassador", "name": "Bring two friends", "metric": "referrals", "target": 2,
+               "badge": {"name": "Ambassador"}, "points": 40},)
+
+
+class TestReferralGoals:
+    """Goals on the referrals metric (L10): a referral counts once the friend qualifies, cap or not."""
+
+
+    def test_the_referrer_earns_the_badge_when_the_second_friend_qualifies(self, client: TestClient,
+                                                                          session: Session) -> None:
+        referrals = {**REFERRALS, "max_rewards_per_month": 1}  # the second friend is over the cap: still counts
+        use_program(session, referrals=referrals, goals=list(AMBASSADOR))
+        desk = Desk(client, session)
+        referrer = desk.enrol(phone="0912100091")["id"]
+        code = desk.code(referrer)
+        first, second = (desk.enrol(phone=f"09121000{n}", referral_code=code)["id"] for n in (92, 93))
+        desk.buy(first, 250000, occurred_at=vn(2026, 9, 1))
+        assert badges_of(session, referrer) == []
+        receipt = desk.buy(second, 250000, occurred_at=vn(2026, 9, 2))
+        assert "goal:ambassador" not in {s for _, s, _ in sources(receipt)}  # the referrer's badge, not the buyer's
+        assert badges_of(session, referrer) == ["ambassador"]
+        assert balance_of(session, referrer)[0] == 300 + 40  # one referral reward (cap 1) and the goal's points
+        badges = desk.client.get(f"/v1/customers/{referrer}/badges", headers=auth(desk.admin)).json()
+        assert [b["goal_id"] for b in badges["badges"]] == ["ambassador"]
+        with reading(session) as reader:
+            assert goals_service.evaluate_all(reader, datetime.now(UTC)) == 0  # the job agrees: nothing more
+        assert_ledger_ok(session)
+
+    def test_the_job_counts_referrals_that_qualified_before_the_goal_existed(self, client: TestClient,
+                                                                            session: Session) -> None:
+        use_program(session, referrals=REFERRALS)
+        desk = Desk(client, session)
+        referrer = desk.enrol(phone="0912100081")["id"]
+        code = desk.code(referrer)
+        friends = [desk.enrol(phone=f"09121000{n}", referral_code=code)["id"] for n in (82, 83, 84)]
+        for friend in friends[:2]:
+            desk.buy(friend, 250000)
+        desk.buy(friends[2], 100000)  # under min_spend: this referral is still pending
+        use_program(session, referrals=REFERRALS, goals=[{**AMBASSADOR[0], "id": "three", "target": 3},
+                                                         *AMBASSADOR])
+        assert goals_service.evaluate_all(session, datetime.now(UTC)) == 1
+        session.commit()
+        assert badges_of(session, referrer) == ["ambassador"]
+        progress = desk.client.get(f"/v1/customers/{referrer}/badges", headers=auth(desk.admin)).json()
+        assert [(p["goal_id"], p["missing"]) for p in progress["progress"]] == [("three", 1)]
+        assert_ledger_ok(session)
+
+
+def badges_of(session: Session, customer_id: int) -> list[str]:
+    with reading(session) as reader:
+        return list(reader.scalars(select(MemberBadge.goal_id).where(MemberBadge.customer_id == customer_id)
+                                   .order_by(MemberBadge.goal_id)))

@@ -22,7 +22,6 @@ AtOpt = Annotated[datetime | None, typer.Option("--at", help="as if it were this
 def show(database_url: DbOpt = None, at: AtOpt = None) -> None:
     """Each goal of the program in force: metric, target, window, points and members who earned it."""
     from loyalty.goals import service
-    from loyalty.goals.schemas import NOT_EVALUATED
     from loyalty.programs.service import program_at
 
     use_database(database_url)
@@ -38,9 +37,6 @@ def show(database_url: DbOpt = None, at: AtOpt = None) -> None:
         table.add_row(goal.id, goal.badge.name, goal.metric, f"{goal.target:,}", goal.window.label,
                       f"{goal.points:,}", f"{earned.get(goal.id, 0):,}")
     console.print(table)
-    waiting = sorted({goal.metric for goal in program.definition.goals if goal.metric in NOT_EVALUATED})
-    if waiting:
-        console.print(f"not counted yet: {', '.join(waiting)} (arrives with that feature)")
 
 
 @app.command("evaluate")

@@ -15,6 +15,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from loyalty.goals.schemas import GoalDefinition
+from loyalty.models.bonuses import Referral
 from loyalty.models.goals import MemberBadge
 from loyalty.models.transactions import Transaction, TransactionLine
 
@@ -119,7 +120,25 @@ def goal_values(dialect: str, tz: str, goal: GoalDefinition, start: datetime | N
                 ) -> Select[tuple[int | None, int]]:
     if goal.metric == "streak_months":
         return streak_values(dialect, tz, customer_id, running_streak_from)
+    if goal.metric == "referrals":
+        return referral_values(start, end, customer_id)
     return metric_values(goal.metric, start, end, customer_id)
+
+
+def referral_values(start: datetime | None, end: datetime | None,
+                    customer_id: int | None = None) -> Select[tuple[int | None, int]]:
+    """(referrer, referrals) counting the members they brought who went on to a qualifying purchase
+    (rewarded, or over the monthly cap: the member still brought a buyer), in [start, end) when bounded."""
+    conditions: list[ColumnElement[bool]] = [Referral.status.in_(("rewarded", "capped"))]
+    if start is not None:
+        conditions.append(Referral.qualified_at >= start)
+    if end is not None:
+        conditions.append(Referral.qualified_at < end)
+    if customer_id is not None:
+        conditions.append(Referral.referrer_id == customer_id)
+    count: ColumnElement[Any] = func.count()
+    return (select(Referral.referrer_id.label("customer_id"), count.label("value"))
+            .where(and_(*conditions)).group_by(Referral.referrer_id))
 
 
 def one_value(values: Select[tuple[int | None, int]]) -> ColumnElement[int]:

@@ -15,9 +15,8 @@ from pydantic_core import PydanticCustomError
 
 GOAL_METRICS = ("purchases", "spend", "categories", "stores", "streak_months", "referrals")
 GoalMetric = Literal["purchases", "spend", "categories", "stores", "streak_months", "referrals"]
-# Counted by the referrals feature (L13), wired in after it merges; accepted here, never evaluated yet.
-NOT_EVALUATED = frozenset({"referrals"})
-# What a sale can move: every metric but referrals (categories only when a line names one).
+# What a sale can move: every metric but referrals, which move when a referred member qualifies
+# (categories only when a line names one).
 SALE_METRICS = frozenset({"purchases", "spend", "categories", "stores", "streak_months"})
 
 _TARGET_LIMITS = {"purchases": 1_000_000, "spend": 10**15, "categories": 10_000, "stores": 10_000,

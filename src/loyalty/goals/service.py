@@ -7,7 +7,8 @@ How each metric counts (all net of returns: a purchase counts while some of it i
 - stores: distinct stores of those purchases;
 - streak_months: the longest run of consecutive business months (program time zone) with one;
   progress shows the streak still running (a purchase this month or last);
-- referrals: accepted in the program file, not counted yet (the referrals feature wires it in).
+- referrals: members the member brought who went on to a qualifying purchase (L13), counted when
+  that purchase qualifies them (`on_referral`) and by the job.
 Windows: lifetime (default); calendar_year counts from Jan 1 of the business year; rolling_months N
 counts from the day after the same day N months ago, as tier windows do.
 
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.customers.service import require_customer
 from loyalty.goals import repository
-from loyalty.goals.schemas import NOT_EVALUATED, SALE_METRICS, BadgeOut, GoalDefinition, GoalProgressOut, MemberBadges
+from loyalty.goals.schemas import SALE_METRICS, BadgeOut, GoalDefinition, GoalProgressOut, MemberBadges
 from loyalty.ledger import service as ledger
 from loyalty.models import MemberBalance
 from loyalty.models.base import UTCDateTime
@@ -46,8 +47,8 @@ JOB_ACTOR = "job:goals"
 
 
 def evaluated_goals(program: ActiveProgram) -> list[GoalDefinition]:
-    """The program's goals this module counts (referrals wait for the referrals feature)."""
-    return [goal for goal in program.definition.goals if goal.metric not in NOT_EVALUATED]
+    """The program's goals (every metric is counted)."""
+    return list(program.definition.goals)
 
 
 def window_bounds(program: ActiveProgram, goal: GoalDefinition,
@@ -120,6 +121,27 @@ def on_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[In
         return []
     return award(session, program, sale.customer_id, reached, now=sale.now, transaction_id=sale.transaction_id,
                  actor=sale.actor)
+
+
+def on_referral(session: Session, program: ActiveProgram, referrer_id: int, *, at: datetime, now: datetime,
+                actor: str) -> list[InstantReward]:
+    """The referrer's referral goals after a member they brought qualified (called by referrals, in the
+    same transaction, under the referrer's lock); nothing to do, no query, without such goals. The badge
+    is the referrer's: it is not printed on the referred member's receipt."""
+    goals = [goal for goal in program.definition.goals if goal.metric == "referrals"]
+    if not goals:
+        return []
+    dialect = repository.prepare(session)
+    columns: list[ColumnElement[Any]] = [
+        case((repository.earned_goal(referrer_id, goal.id), -1),
+             else_=repository.one_value(_values(dialect, program, goal, at, referrer_id)))
+        for goal in goals
+    ]
+    row = session.execute(select(*columns)).one()
+    reached = [goal for goal, value in zip(goals, row, strict=True) if int(value) >= goal.target]
+    if not reached:
+        return []
+    return award(session, program, referrer_id, reached, now=now, transaction_id=None, actor=actor)
 
 
 def award(session: Session, program: ActiveProgram, customer_id: int, goals: list[GoalDefinition], *,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from loyalty.bonuses import service as bonuses
 from loyalty.config import get_settings
 from loyalty.errors import Conflict, ValidationFailed
+from loyalty.goals import service as goals
 from loyalty.ledger.repository import lock_member
 from loyalty.models import CustomerIdentity, Transaction
 from loyalty.models.bonuses import Referral, ReferralCode
@@ -182,6 +183,8 @@ def on_qualifying_purchase(session: Session, program: ActiveProgram, sale: effec
     session.execute(update(ReferralCode).where(ReferralCode.customer_id == referrer_id,
                                                ReferralCode.advocate_since.is_(None))
                     .values(advocate_since=sale.now))
+    # The referrer's referral goals (L10): the qualified referral counts even over the reward cap.
+    goals.on_referral(session, program, referrer_id, at=sale.occurred_at, now=sale.now, actor=sale.actor)
     if config.welcome is None:
         return []
     return bonuses.give(session, program, config.welcome, customer_id=sale.customer_id, kind="referral_welcome",
