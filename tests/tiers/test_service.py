@@ -116,9 +116,12 @@ class TestUpgradeOnPurchase:
         add_purchase(session, customer_id, 6_000_000, vn(2026, 3, 1))
         session.add(MemberTier(customer_id=customer_id, tier="MEMBER", since=vn(2026, 2, 1), qualified_value=0))
         session.flush()
+        # The first look misses the row (as if another purchase inserted it just after), the insert then
+        # finds it taken, and the second look carries on from it.
         looks = iter([None])
-        real = service._locked_tier
-        monkeypatch.setattr(service, "_locked_tier", lambda s, c: next(looks, None) or real(s, c))
+        real = service.repository.note_qualified_value
+        monkeypatch.setattr(service.repository, "note_qualified_value",
+                            lambda s, c, v: next(looks, None) or real(s, c, v))
         change = on_purchase(session, program, customer_id, vn(2026, 3, 1))
         assert change is not None and (change.from_tier, change.to_tier) == ("MEMBER", "SILVER")
         session.commit()

@@ -3,6 +3,7 @@ and the CASE expressions that turn a metric into a tier and a tier code into its
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, cast
 
@@ -14,10 +15,12 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     func,
     select,
     type_coerce,
+    update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,16 +61,38 @@ def _total(metric: str) -> ColumnElement[int]:
     return sql_cast(func.coalesce(func.sum(value), 0), BigInteger)
 
 
+@functools.cache
+def _member_metric_statement(metric: str) -> Select[int, datetime]:
+    """Built once per metric: a sale runs it every time, and building (and cache-keying) a fresh
+    expression cost more CPU than the query itself."""
+    _, counts = _contribution(metric)
+    oldest = type_coerce(func.min(case((counts, T.occurred_at), else_=None)), UTCDateTime())
+    return select(_total(metric), oldest).where(
+        T.customer_id == bindparam("metric_customer"), T.kind == "purchase",
+        T.occurred_at >= bindparam("metric_start", type_=UTCDateTime()),
+        T.occurred_at < bindparam("metric_end", type_=UTCDateTime()))
+
+
 def member_metric(session: Session, metric: str, customer_id: int, start: datetime,
                   end: datetime) -> tuple[int, datetime | None]:
     """One member's metric in [start, end) and the time of the oldest purchase that counts,
     read through the (customer_id, occurred_at) index."""
-    _, counts = _contribution(metric)
-    oldest = type_coerce(func.min(case((counts, T.occurred_at), else_=None)), UTCDateTime())
-    row = session.execute(
-        select(_total(metric), oldest).where(T.customer_id == customer_id, _in_window(start, end))
-    ).one()
+    session.flush()  # Core below, past the ORM's autoflush: purchases added to the session must count
+    row = session.connection().execute(_member_metric_statement(metric), {
+        "metric_customer": customer_id, "metric_start": start, "metric_end": end}).one()
     return int(row[0]), row[1]
+
+
+# Records a member's latest qualifying value and returns their stored tier, locking the row: one
+# statement where a SELECT ... FOR UPDATE and an UPDATE were two.
+_NOTE_VALUE = (update(MemberTier).where(MemberTier.customer_id == bindparam("tier_customer"))
+               .values(qualified_value=bindparam("tier_value")).returning(MemberTier.tier))
+
+
+def note_qualified_value(session: Session, customer_id: int, value: int) -> str | None:
+    """Stores the member's qualifying value; their stored tier, or None without a tier row yet."""
+    found = session.connection().execute(_NOTE_VALUE, {"tier_customer": customer_id, "tier_value": value}).scalar()
+    return None if found is None else str(found)
 
 
 def metrics(metric: str, start: datetime, end: datetime) -> Select[int | None, int]:
@@ -109,9 +134,18 @@ def tier_counts(session: Session, tiers: TierProgram, at: datetime) -> dict[str,
     return {str(code): int(count) for code, count in rows}
 
 
-def insert_if_absent(session: Session, **values: Any) -> bool:
+@functools.cache
+def _insert_tier_statement(dialect: str) -> Any:
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (dialect_insert(MemberTier)
+            .values(customer_id=bindparam("new_customer"), tier=bindparam("new_tier"),
+                    since=bindparam("new_since", type_=UTCDateTime()), qualified_value=bindparam("new_value"))
+            .on_conflict_do_nothing(index_elements=["customer_id"]).returning(MemberTier.customer_id))
+
+
+def insert_if_absent(session: Session, *, customer_id: int, tier: str, since: datetime, qualified_value: int) -> bool:
     """Inserts a member's first tier row; False when a concurrent transaction inserted it first."""
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (dialect_insert(MemberTier).values(**values)
-                 .on_conflict_do_nothing(index_elements=["customer_id"]).returning(MemberTier.customer_id))
-    return session.execute(statement).scalar_one_or_none() is not None
+    connection = session.connection()
+    inserted = connection.execute(_insert_tier_statement(connection.dialect.name), {
+        "new_customer": customer_id, "new_tier": tier, "new_since": since, "new_value": qualified_value})
+    return inserted.scalar_one_or_none() is not None

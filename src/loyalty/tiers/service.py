@@ -170,22 +170,18 @@ def _history(session: Session, customer_id: int, from_tier: str | None, to_tier:
                                             reason=reason, note=note, at=at, actor=actor))
 
 
-def _locked_tier(session: Session, customer_id: int) -> str | None:
-    found = session.scalar(select(MemberTier.tier).where(MemberTier.customer_id == customer_id).with_for_update())
-    return None if found is None else str(found)
-
-
 def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: datetime, *,
                 actor: str = "system") -> TierChange | None:
-    """Re-evaluates one member after a purchase at `at`: one indexed aggregate, then an upgrade if a
-    higher threshold is crossed. Never downgrades (returns and spending wait for the review)."""
+    """Re-evaluates one member after a purchase at `at`: one indexed aggregate and one UPDATE that notes
+    the value and returns the stored tier, then an upgrade if a higher threshold is crossed. Never
+    downgrades (returns and spending wait for the review)."""
     tiers = _tiers(program)
     if tiers is None:
         return None
     start, end = current_window(program, tiers, at)
     value, _ = repository.member_metric(session, tiers.qualification.metric, customer_id, start, end)
     reached = tiers.qualifying(value)
-    row = _locked_tier(session, customer_id)
+    row = repository.note_qualified_value(session, customer_id, value)  # and locks the member's tier row
     base = tiers.levels[0].code
     if row is None:
         if repository.insert_if_absent(session, customer_id=customer_id, tier=reached.code, since=at,
@@ -195,13 +191,11 @@ def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: 
             _history(session, customer_id, base, reached.code, "upgrade", at, actor)
             return TierChange(customer_id, base, reached.code, "upgrade", at)
         # A concurrent purchase of this new member inserted the row first; carry on from it.
-        row = _locked_tier(session, customer_id)
+        row = repository.note_qualified_value(session, customer_id, value)
         assert row is not None
     if tiers.rank(reached.code) <= tiers.rank(row):
-        session.execute(update(_MT).where(_MT.c.customer_id == customer_id).values(qualified_value=value))
         return None
-    session.execute(update(_MT).where(_MT.c.customer_id == customer_id)
-                    .values(tier=reached.code, since=at, qualified_value=value))
+    session.execute(update(_MT).where(_MT.c.customer_id == customer_id).values(tier=reached.code, since=at))
     _history(session, customer_id, row, reached.code, "upgrade", at, actor)
     return TierChange(customer_id, row, reached.code, "upgrade", at)
 
