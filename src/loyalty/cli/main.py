@@ -152,6 +152,45 @@ def program_show(database_url: DbOpt = None) -> None:
     console.print(yaml.safe_dump(active.definition.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
 
 
+@program_app.command("simulate")
+def program_simulate(
+    file: Path, database_url: DbOpt = None,
+    transactions: Annotated[Path | None, typer.Option("--transactions", help="a transactions CSV (import format); "
+                                                      "default: the database's own history")] = None,
+    date_from: Annotated[datetime | None, typer.Option("--from", help="first business date replayed")] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", help="last business date replayed")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Replay history under a draft program beside the one in force; writes nothing."""
+    from loyalty.programs.service import load_program_file
+    from loyalty.programs.simulate import read_only_session, simulate_database
+
+    use_database(database_url)
+    with friendly_errors():
+        draft, _ = load_program_file(file)
+        with read_only_session(get_engine()) as session:
+            report = simulate_database(session, draft, csv=transactions,
+                                       date_from=date_from.date() if date_from else None,
+                                       date_to=date_to.date() if date_to else None)
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(report.to_dict()))
+        return
+    period = f"{report.date_from or 'start'} to {report.date_to or 'end'}"
+    table = Table("", f"draft: {report.draft.name}", f"active: {report.active.name}", "difference",
+                  title=f"{report.source}, {period}: {report.purchases:,} purchases ({report.member_purchases:,} "
+                        f"by {report.members:,} members), {report.returns:,} returns; {report.seconds:.2f} s")
+    for label, draft_value, active_value in report.rows():
+        diff = (draft_value or 0) - (active_value or 0)
+        table.add_row(label, "-" if draft_value is None else f"{draft_value:,}",
+                      "-" if active_value is None else f"{active_value:,}",
+                      f"[green]{diff:+,}[/green]" if diff < 0 else f"[red]{diff:+,}[/red]" if diff > 0 else "0")
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
 # --- keys and stores --------------------------------------------------------------------------
 
 @keys_app.command("create")
