@@ -12,4 +12,4 @@ errors.login_pages["/staff"] = "/staff/login"
 env.filters["local"] = local
 
 # Each module adds its pages to `router` when imported.
-from loyalty.web.staff import analytics, customers, home, login, service  # noqa: E402, F401
+from loyalty.web.staff import analytics, customers, home, login, program, service  # noqa: E402, F401
