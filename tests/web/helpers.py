@@ -3,8 +3,9 @@ and a ticket in each store (HN01's past its first-response deadline)."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -51,3 +52,18 @@ def make_desk(session: Session) -> Desk:
                     .values(first_response_due_at=now - timedelta(hours=5), breached_at=now - timedelta(hours=5)))
     session.commit()
     return Desk(customer.id, hn.id, hcm.id, agent_id)
+
+
+def make_history(session: Session, customers: int = 40, also: tuple[int, ...] = ()) -> None:
+    """Enough purchases over the last year for the lifetime-value models to fit (and a few for `also`)."""
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    for customer_id in also:
+        for days in (300, 210, 120, 45):
+            make_purchase(session, customer_id, rng.randint(200, 900) * 1000, store_id="HN01",
+                          occurred_at=now - timedelta(days=days))
+    for i in range(customers):
+        customer = make_customer(session, name=f"Khách {i}")
+        for _ in range(rng.randint(1, 8)):
+            make_purchase(session, customer.id, rng.randint(50, 900) * 1000, store_id="HN01",
+                          occurred_at=now - timedelta(days=rng.randint(1, 360), minutes=rng.randint(0, 600)))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,9 +16,8 @@ from loyalty.ledger.verify import verify
 from loyalty.models import LedgerEntry, ProgramVersion
 from loyalty.models.service import Interaction, Ticket, TicketEvent
 from loyalty.web import tasks
-from tests.factories import make_customer, make_purchase
 from tests.web.conftest import client_login
-from tests.web.helpers import ADMIN, AGENT, MANAGER, Desk, make_desk
+from tests.web.helpers import ADMIN, AGENT, MANAGER, Desk, make_desk, make_history
 
 
 @pytest.fixture
@@ -173,20 +170,9 @@ def _wait_for(client: TestClient, path: str, marker: str, timeout: float = 60) -
         time.sleep(0.3)
 
 
-def _history(session: Session, customers: int = 40) -> None:
-    """Enough purchases over the last year for the lifetime-value models to fit."""
-    rng = random.Random(7)
-    now = datetime.now(UTC)
-    for i in range(customers):
-        customer = make_customer(session, name=f"Khách {i}")
-        for _ in range(rng.randint(1, 8)):
-            make_purchase(session, customer.id, rng.randint(50, 900) * 1000, store_id="HN01",
-                          occurred_at=now - timedelta(days=rng.randint(1, 360), minutes=rng.randint(0, 600)))
-
-
 def test_analytics_show_progress_then_results_and_export(web_client: TestClient, session: Session,
                                                          desk: Desk) -> None:
-    _history(session)
+    make_history(session)
     client_login(web_client, MANAGER)
     assert web_client.get("/staff/analytics/winback.csv").status_code == 409  # not computed yet
     panel = _wait_for(web_client, "/staff/analytics/panel", 'id="rfm"')
