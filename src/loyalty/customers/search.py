@@ -30,7 +30,7 @@ def search_customers(session: Session, query: str, *, limit: int = MAX_RESULTS) 
     """Exact matches on an identity (phone, e-mail, card: normalised as on enrolment) or a prefix of
     a phone or card, then names containing the text (case-insensitive); two or three indexed queries."""
     text = query.strip()
-    if len(text) < 2:
+    if len(text) < 2 and not text.isdigit():  # a customer number may be one digit
         raise ValidationFailed("type at least 2 characters of a name, phone, e-mail or card", field="q")
     if len(text) > 200:
         raise ValidationFailed("a search has at most 200 characters", field="q")
