@@ -19,6 +19,7 @@ from loyalty.referrals.cli import app as referrals_app
 from loyalty.service.cli import service_app, staff_app
 from loyalty.tiers.cli import app as tiers_app
 from loyalty.timeutil import as_utc, utcnow
+from loyalty.web.cli import set_password
 
 app = typer.Typer(help="Customer loyalty platform: customers, points ledger, API.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ for sub, name in ((program_app, "program"), (keys_app, "keys"), (import_app, "im
     app.add_typer(sub, name=name)
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(staff_app, name="staff")
+staff_app.command("set-password")(set_password)  # web login (loyalty.web.cli)
 app.add_typer(service_app, name="service")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(goals_app, name="goals")
@@ -105,6 +107,8 @@ def demo(
     for label, value in summary.rows():
         table.add_row(label, value)
     console.print(table)
+    console.print(f"staff screens (dashboard): [bold]http://127.0.0.1:{port}/staff/[/bold] "
+                  "(log in with a web login above)")
     if serve_after:
         serve(database_url=None, host="127.0.0.1", port=port, workers=1)
 
@@ -150,6 +154,45 @@ def program_show(database_url: DbOpt = None) -> None:
         active = program_at(session)
     console.print(f"# version {active.version}, effective from {active.effective_from}")
     console.print(yaml.safe_dump(active.definition.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+
+
+@program_app.command("simulate")
+def program_simulate(
+    file: Path, database_url: DbOpt = None,
+    transactions: Annotated[Path | None, typer.Option("--transactions", help="a transactions CSV (import format); "
+                                                      "default: the database's own history")] = None,
+    date_from: Annotated[datetime | None, typer.Option("--from", help="first business date replayed")] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", help="last business date replayed")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Replay history under a draft program beside the one in force; writes nothing."""
+    from loyalty.programs.service import load_program_file
+    from loyalty.programs.simulate import read_only_session, simulate_database
+
+    use_database(database_url)
+    with friendly_errors():
+        draft, _ = load_program_file(file)
+        with read_only_session(get_engine()) as session:
+            report = simulate_database(session, draft, csv=transactions,
+                                       date_from=date_from.date() if date_from else None,
+                                       date_to=date_to.date() if date_to else None)
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(report.to_dict()))
+        return
+    period = f"{report.date_from or 'start'} to {report.date_to or 'end'}"
+    table = Table("", f"draft: {report.draft.name}", f"active: {report.active.name}", "difference",
+                  title=f"{report.source}, {period}: {report.purchases:,} purchases ({report.member_purchases:,} "
+                        f"by {report.members:,} members), {report.returns:,} returns; {report.seconds:.2f} s")
+    for label, draft_value, active_value in report.rows():
+        diff = (draft_value or 0) - (active_value or 0)
+        table.add_row(label, "-" if draft_value is None else f"{draft_value:,}",
+                      "-" if active_value is None else f"{active_value:,}",
+                      f"[green]{diff:+,}[/green]" if diff < 0 else f"[red]{diff:+,}[/red]" if diff > 0 else "0")
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/dim]")
 
 
 # --- keys and stores --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ service defines it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -271,12 +271,18 @@ class RuleEngine:
         self, *, amounts: npt.NDArray[np.int64], store_kinds: npt.NDArray[np.str_], store_ids: npt.NDArray[np.str_],
         local_times: npt.NDArray[np.datetime64], customer_ids: npt.NDArray[np.int64],
         birthday_months: npt.NDArray[np.int64] | None = None, first_purchase: npt.NDArray[np.bool_] | None = None,
+        tiers: npt.NDArray[np.str_] | None = None, line_bases: Mapping[str, npt.NDArray[np.int64]] | None = None,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Vectorised twin of `evaluate` for purchases without lines, all by members.
 
         `amounts` are the amounts paid in money; `local_times` business local times (naive,
         datetime64); `birthday_months` 1-12 or 0 when unknown. Returns the total per purchase and
         a (rules x purchases) matrix of what each rule in `self.rules` gave.
+
+        Optional (the simulator passes them): `tiers`, each purchase's member tier code, scores
+        rules with `when.tiers` (tier perks: `tier_perks_many`); `line_bases`, by rule id, the
+        paid share of each purchase's lines matching that sku/category rule (-1: no matching
+        line), scores those rules. Without them such rules give nothing here.
         """
         n = len(amounts)
         per_rule = np.zeros((len(self.rules), n), dtype=np.int64)
@@ -291,9 +297,19 @@ class RuleEngine:
         stop = np.full(n, _NO_STOP, dtype=np.int64)
         applied = np.zeros((len(self.rules), n), dtype=bool)
         for index, rule in enumerate(self.rules):
-            if rule.lines or rule.tiers is not None:
-                continue  # rows with lines, and programs that need tiers, are scored by `evaluate`
+            base = paid
+            if rule.lines:
+                if line_bases is None or rule.id not in line_bases:
+                    continue  # rows with lines are scored by `evaluate`
+                base = line_bases[rule.id]
+            if rule.tiers is not None and tiers is None:
+                continue  # programs that need tiers are scored by `evaluate`
             mask = rule.priority >= stop
+            if rule.lines:
+                mask &= base >= 0
+                base = np.maximum(base, 0)
+            if rule.tiers is not None and tiers is not None:
+                mask &= np.isin(tiers, list(rule.tiers))
             if rule.store_kinds is not None:
                 mask &= np.isin(store_kinds, list(rule.store_kinds))
             if rule.store_ids is not None:
@@ -313,9 +329,9 @@ class RuleEngine:
             if rule.first:
                 mask &= first_purchase if first_purchase is not None else False
             if rule.min_spend is not None:
-                mask &= paid >= rule.min_spend
+                mask &= base >= rule.min_spend
             if rule.effect == _PER_AMOUNT:
-                points = paid // rule.per_amount * rule.points
+                points = base // rule.per_amount * rule.points
             elif rule.effect == _BONUS:
                 points = np.full(n, rule.bonus, dtype=np.int64)
             else:
@@ -340,3 +356,22 @@ class RuleEngine:
                 extra = np.minimum(extra, rule.cap)
             per_rule[index] = np.where(applied[index], extra, 0)
         return per_rule.sum(axis=0), per_rule
+
+    def tier_perks_many(
+        self, per_rule: npt.NDArray[np.int64], tiers: npt.NDArray[np.str_],
+    ) -> npt.NDArray[np.int64]:
+        """Vectorised twin of the tier perk in `evaluate`: the extra points each purchase's tier
+        multiplier gives on the per-amount points of `per_rule` (from `evaluate_many`)."""
+        n = per_rule.shape[1] if per_rule.ndim == 2 else 0
+        extra = np.zeros(n, dtype=np.int64)
+        if not self.tier_perks or n == 0:
+            return extra
+        earned = np.zeros(n, dtype=np.int64)
+        for index, rule in enumerate(self.rules):
+            if rule.effect == _PER_AMOUNT:
+                earned += per_rule[index]
+        for code, (percent, _) in self.tier_perks.items():
+            mask = tiers == code
+            factor = percent - 100
+            extra = np.where(mask, earned // 100 * factor + earned % 100 * factor // 100, extra)
+        return extra

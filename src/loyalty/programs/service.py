@@ -66,13 +66,18 @@ def load_program_file(path: Path) -> tuple[ProgramDefinition, str]:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from exc
+    return parse_program_text(source), source
+
+
+def parse_program_text(source: str) -> ProgramDefinition:
+    """A program file's text (YAML) validated; errors carry their line or path in the file."""
     try:
         data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    return parse_program(data), source
+    return parse_program(data)
 
 
 def _build(version: int, definition: ProgramDefinition, effective_from: datetime | None) -> ActiveProgram:
