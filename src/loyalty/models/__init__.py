@@ -4,6 +4,7 @@ from loyalty.models.auth import ApiKey, IdempotencyRecord
 from loyalty.models.base import Base
 from loyalty.models.customers import Customer, CustomerIdentity, Store
 from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
+from loyalty.models.portal import PortalLoginCode  # noqa: F401  (registers the member portal tables)
 from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)
 from loyalty.models.service import StaffMember  # noqa: F401  (registers the service tables)
