@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from loyalty.customers.repository import identities_of
 from loyalty.errors import NotFound, ValidationFailed
 from loyalty.ledger import service as ledger
 from loyalty.members.schemas import MemberSummary
@@ -48,6 +49,12 @@ def require_member(session: Session, customer_id: int) -> Customer:
 
 def home(session: Session, customer_id: int, now: datetime) -> MemberSummary:
     return member_summary(session, customer_id, now)
+
+
+def tier_names(session: Session, now: datetime) -> dict[str, str]:
+    """The program's tier codes and the names members see ("SILVER": "Bạc"); empty without tiers."""
+    levels = program_at(session, now).definition.tiers
+    return {level.code: level.name for level in levels.levels} if levels is not None else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +187,24 @@ def open_ticket(session: Session, customer_id: int, *, kind: str, category: str,
         return tickets.create_ticket(session, data, scope, now)
     except IntegrityError:  # pragma: no cover - the service checks the store first
         raise ValidationFailed("that store does not exist", field="store_id") from None
+
+
+def identities(session: Session, customer_id: int) -> list[tuple[str, str]]:
+    """The member's phone numbers, e-mail addresses and cards, as (kind, value)."""
+    return [(i.kind, i.value) for i in identities_of(session, customer_id) if i.kind in ("phone", "email", "card")]
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    code: str
+    share_url: str
+
+
+def referral(session: Session, customer_id: int) -> Referral | None:
+    """The member's referral code and share link.
+
+    SLOT: referrals (loyalty.referrals) are being built by another session. Once merged, fill
+    this from its service (the member's code and the public link that enrols a friend with it);
+    until then there is nothing to show, and the profile page says the programme is coming.
+    """
+    return None
