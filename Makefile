@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install demo serve test lint typecheck bench clean
+.PHONY: install demo serve test lint typecheck bench clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ serve: install
 	$(VENV)/bin/loyalty serve
 
 ## The whole suite: lint, types, then the tests (on PostgreSQL too when LOYALTY_TEST_POSTGRES_URL is set).
-test: install lint typecheck
-	$(PY) -m pytest -q -n 2 --dist loadfile
+## The web tests drive Debian's Chromium through Playwright (never a downloaded browser).
+test: install lint typecheck chromium
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pytest -q -n 2 --dist loadfile
+
+## Debian's Chromium for the browser tests: installed with apt-get when missing (CI runs as root).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is missing: the browser tests cannot run" >&2; exit 1; }
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -66,3 +66,20 @@ def make_purchase(session: Session, customer_id: int | None, amount: int, **extr
                              actor="test")
     session.commit()
     return result.body.points_earned
+
+
+def make_staff(session: Session, *, role: str = "agent", stores: list[str] | None = None,
+               email: str | None = None, name: str | None = None, password: str | None = "correct horse 42") -> int:
+    """A staff member (web login with `password` unless None); returns their id."""
+    from loyalty.service.schemas import StaffIn
+    from loyalty.service.staff import create_staff
+    from loyalty.timeutil import utcnow
+    from loyalty.web.auth import set_password
+
+    email = email or f"{role}{next(_phones)}@shop.vn"
+    member = create_staff(session, StaffIn(name=name or f"{role.title()} {email.split('@')[0]}", email=email,
+                                           role=role, stores=stores or []))
+    if password is not None:
+        set_password(session, email, password, utcnow())
+    session.commit()
+    return member.id

@@ -16,6 +16,7 @@ from loyalty.api.router import build_router
 from loyalty.config import get_settings
 from loyalty.db import get_engine
 from loyalty.service.web import router as survey_pages
+from loyalty.web.mount import install as install_web
 
 FRONT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>loyalty</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -23,7 +24,8 @@ FRONT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><titl
 a{color:#0a58ca}</style></head><body><h1>loyalty</h1>
 <p>Customer loyalty and retention platform: one customer database, an exactly-once points ledger.</p>
 <ul><li><a href="/docs">API documentation (OpenAPI)</a></li><li><a href="/openapi.json">openapi.json</a></li>
-<li><a href="/v1/health">health</a></li></ul></body></html>"""
+<li><a href="/v1/health">health</a></li>
+<li><a href="/staff/">Owner and staff screens</a></li></ul></body></html>"""
 
 
 @asynccontextmanager
@@ -45,6 +47,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(build_router())
     app.include_router(survey_pages)
+    install_web(app, app.state.engine)  # the web screens (/staff, /static): HTML, sessions, CSRF
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def front_page() -> str:

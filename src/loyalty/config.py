@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Signs survey links. Unset: a random secret generated once and kept in the database, so
     # every worker and machine sharing the database agrees and links survive restarts.
     secret_key: SecretStr | None = None
+    # The web screens' session cookie is Secure (browsers keep it on http://127.0.0.1 and localhost);
+    # false only to try the screens over plain http from another machine.
+    web_secure_cookies: bool = True
     # Where customers open survey links (the /s/{token} page), e.g. https://loyalty.example.vn
     public_url: str = "http://127.0.0.1:8000"
     # E-mail delivery of survey invitations by `loyalty jobs run`. Unset host: nothing is sent and

@@ -17,6 +17,7 @@ from loyalty.db import get_engine, session_scope
 from loyalty.service.cli import service_app, staff_app
 from loyalty.tiers.cli import app as tiers_app
 from loyalty.timeutil import as_utc, utcnow
+from loyalty.web.cli import set_password
 
 app = typer.Typer(help="Customer loyalty platform: customers, points ledger, API.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -32,6 +33,7 @@ for sub, name in ((program_app, "program"), (keys_app, "keys"), (import_app, "im
     app.add_typer(sub, name=name)
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(staff_app, name="staff")
+staff_app.command("set-password")(set_password)  # web login (loyalty.web.cli)
 app.add_typer(service_app, name="service")
 app.add_typer(tiers_app, name="tiers")
 
@@ -101,6 +103,8 @@ def demo(
     for label, value in summary.rows():
         table.add_row(label, value)
     console.print(table)
+    console.print(f"staff screens (dashboard): [bold]http://127.0.0.1:{port}/staff/[/bold] "
+                  "(log in with a web login above)")
     if serve_after:
         from loyalty.portal import demo as portal_demo  # the member portal's codes go to this log in the demo
 

@@ -17,6 +17,7 @@ from loyalty.db import run_in_transaction, session_scope
 from loyalty.demo import generator
 from loyalty.demo.rewards_data import build_rewards_data
 from loyalty.demo.service_data import build_service_data
+from loyalty.demo.web_logins import demo_logins
 from loyalty.imports import rows as importrows
 from loyalty.imports.service import BatchReport, import_customers, import_transactions
 from loyalty.jobs import run_jobs
@@ -41,6 +42,7 @@ class DemoSummary:
     seconds: float
     ledger_ok: bool
     built_now: bool
+    web_logins: tuple[tuple[str, str, str], ...] = ()
 
     def rows(self) -> list[tuple[str, str]]:
         return [
@@ -52,6 +54,7 @@ class DemoSummary:
             ("admin API key", self.admin_key),
             (f"store API key ({self.store_id})", self.store_key),
             ("built in", f"{self.seconds:.1f} s" if self.built_now else "already built (kept as it was)"),
+            *[(f"web login ({role})", f"{email}  password {password}") for role, email, password in self.web_logins],
         ]
 
 
@@ -125,6 +128,7 @@ def build_demo(engine: Engine, *, seed: int, customers: int, purchases: int, con
         store_id = session.scalar(select(Store.id).where(Store.kind == "retail").order_by(Store.id).limit(1)) or ""
         _, admin_key = create_key(session, role="admin", store_id=None, name="demo-admin")
         _, store_key = create_key(session, role="store", store_id=store_id, name=f"demo-{store_id}")
+    web_logins = tuple(demo_logins(engine))  # the staff screens' demo owner and agent
     with session_scope(engine) as session:
         counts = dict(session.execute(select(Transaction.kind, func.count()).group_by(Transaction.kind)).all())
         outstanding = session.scalar(select(func.coalesce(func.sum(LedgerPosting.amount), 0))
@@ -140,5 +144,6 @@ def build_demo(engine: Engine, *, seed: int, customers: int, purchases: int, con
             points_outstanding=int(outstanding or 0), points_expired=int(expired or 0),
             admin_key=admin_key, store_key=store_key, store_id=store_id,
             seconds=time.perf_counter() - started, ledger_ok=ledger_ok, built_now=not built_before,
+            web_logins=web_logins,
         )
     return summary

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigIntPK, UTCDateTime
 
-STAFF_ROLES = ("agent", "manager", "admin")
+STAFF_ROLES = ("agent", "manager", "admin", "readonly")
 CHANNELS = ("phone", "email", "store", "web", "social", "sms", "zalo", "app", "api", "survey")
 INTERACTION_KINDS = ("call", "email", "visit", "web", "social", "message", "complaint", "survey", "note")
 SURVEY_KINDS = ("nps", "csat", "custom")
@@ -46,6 +46,12 @@ class StaffMember(Base):
     role: Mapped[str] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Web login (migration 0012): an argon2 hash; None means the person cannot log in to the web screens.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Consecutive failed logins and the lock they earned (reset by a successful login).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class StaffStore(Base):

@@ -20,7 +20,7 @@ DbOpt = Annotated[str | None, DatabaseOption]
 def staff_add(
     name: Annotated[str, typer.Option(help="full name")],
     email: Annotated[str, typer.Option(help="e-mail (unique)")],
-    role: Annotated[str, typer.Option(help="agent, manager or admin")] = "agent",
+    role: Annotated[str, typer.Option(help="agent, manager, admin or readonly")] = "agent",
     store: Annotated[list[str] | None, typer.Option(help="a store they cover (repeat for several)")] = None,
     database_url: DbOpt = None,
 ) -> None:

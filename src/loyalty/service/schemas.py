@@ -35,7 +35,7 @@ class Strict(BaseModel):
 class StaffIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
-    role: Literal["agent", "manager", "admin"]
+    role: Literal["agent", "manager", "admin", "readonly"]
     stores: list[str] = Field(default_factory=list, max_length=200)
 
 
