@@ -18,6 +18,7 @@ from loyalty.models.portal import PortalLoginCode
 from loyalty.portal import login
 from loyalty.portal.settings import PortalSettings
 from tests.factories import make_customer
+from tests.service.test_mail import Inbox, _free_port, _settings
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PORTAL = PortalSettings(log_codes=True)
@@ -178,3 +179,48 @@ class TestVerifyCode:
             thread.join()
         assert sorted(str(r.refusal) for r in results) == ["None", "used", "used", "used"]
         assert [r.customer_id for r in results if r.customer_id] == [customer.id]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) keeping what it accepts, as the survey mail tests use."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+class TestEmailDelivery:
+    def test_the_code_is_emailed_through_smtp(self, session: Session, writer: Session,
+                                              mailbox: tuple[Inbox, int]) -> None:
+        inbox, port = mailbox
+        make_customer(session, phone="0912345678", email="an@example.vn")
+        request = ask(writer, "0912345678")
+        assert request.code is not None
+        assert login.deliver(request, _settings(port), PortalSettings(log_codes=False))
+        [(to, message)] = inbox.messages
+        assert to == ["an@example.vn"] and request.code in str(message["Subject"])
+        body = message.get_body(("plain",))
+        assert body is not None and request.code in body.get_content()
+
+    def test_a_member_without_an_address_gets_nothing_by_mail(self, session: Session, writer: Session,
+                                                              mailbox: tuple[Inbox, int]) -> None:
+        inbox, port = mailbox
+        make_customer(session, phone="0912345678")
+        request = ask(writer, "0912345678")
+        assert not login.deliver(request, _settings(port), PortalSettings(log_codes=False))
+        assert inbox.messages == []
+
+    def test_a_server_that_is_down_is_logged_not_raised(self, session: Session, writer: Session,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+        make_customer(session, phone="0912345678", email="an@example.vn")
+        request = ask(writer, "0912345678")
+        with caplog.at_level(logging.WARNING, logger="loyalty.portal.login"):
+            assert not login.deliver(request, _settings(_free_port()), PortalSettings(log_codes=False))
+        assert "not e-mailed" in caplog.text and request.code is not None and request.code not in caplog.text

@@ -21,8 +21,6 @@ class PortalSettings(BaseSettings):
     codes_per_window: int = Field(default=5, ge=1, le=100)
     rate_window_seconds: int = Field(default=3600, ge=60, le=86_400)
     min_interval_seconds: int = Field(default=30, ge=0, le=3600)
-    # How long a member stays logged in without coming back.
-    session_hours: int = Field(default=12, ge=1, le=24 * 30)
     default_locale: str = Field(default="vi", pattern="^(vi|en)$")
 
 

@@ -1,7 +1,7 @@
 """member portal: one-time login codes (hashed) and redemption requests (one voucher per confirmation form)
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0012
 Create Date: 2026-11-23 16:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0007'
+down_revision = '0012'  # chained after the web foundation's 0012, merged into this branch (was '0007')
 branch_labels = None
 depends_on = None
 
