@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from loyalty.members.schemas import MemberSummary
 from loyalty.models.portal import PortalLoginCode
 from loyalty.models.rewards import Voucher
 from loyalty.models.service import Ticket
@@ -302,3 +304,27 @@ class TestHistory:
         rows = web_client.get(f"/portal/history?before={older.group(1)}", headers={"HX-Request": "true"})
         assert rows.status_code == 200 and "<html" not in rows.text
         assert rows.text.count('class="row entry"') == 6  # 36 entries in all: the welcome points and 35 more
+
+
+class TestHomeSlots:
+    def test_stamp_cards_badges_and_next_goal_show_when_the_summary_has_them(
+            self, web_client: TestClient, shop: Shop, codes: CodeCatcher, monkeypatch: pytest.MonkeyPatch) -> None:
+        from loyalty.portal import service as portal
+
+        real = portal.home
+
+        def with_extras(session: Session, customer_id: int, now: datetime) -> MemberSummary:
+            summary = real(session, customer_id, now)
+            return summary.model_copy(update={
+                "stamp_cards": [{"code": "ICE", "name": "Kem ốc quế", "stamps": 4, "needed": 6}],
+                "badges": [{"code": "FIRST", "name": "Lần đầu ghé thăm"}],
+                "next_goal": {"code": "G5", "name": "5 lần mua hàng", "progress": 3, "target": 5}})
+
+        http_login(web_client, codes)
+        plain = web_client.get("/portal/").text
+        assert 'id="stamp-cards"' not in plain and 'id="badges"' not in plain and 'id="next-goal"' not in plain
+        monkeypatch.setattr(portal, "home", with_extras)
+        page = web_client.get("/portal/").text
+        assert "Kem ốc quế" in page and "4 / 6" in page
+        assert "Lần đầu ghé thăm" in page
+        assert "5 lần mua hàng" in page and "width:60%" in page
