@@ -110,6 +110,10 @@ def demo(
     console.print(f"staff screens (dashboard): [bold]http://127.0.0.1:{port}/staff/[/bold] "
                   "(log in with a web login above)")
     if serve_after:
+        from loyalty.portal import demo as portal_demo  # the member portal's codes go to this log in the demo
+
+        portal_demo.enable_demo_codes()
+        console.print(portal_demo.hint(get_engine(), f"http://127.0.0.1:{port}"))
         serve(database_url=None, host="127.0.0.1", port=port, workers=1)
 
 

@@ -6,6 +6,7 @@ from loyalty.models.bonuses import MemberBonus  # noqa: F401  (registers the bon
 from loyalty.models.customers import Customer, CustomerIdentity, Store
 from loyalty.models.goals import MemberBadge  # noqa: F401  (registers the badges table)
 from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
+from loyalty.models.portal import PortalLoginCode  # noqa: F401  (registers the member portal tables)
 from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)
 from loyalty.models.service import StaffMember  # noqa: F401  (registers the service tables)

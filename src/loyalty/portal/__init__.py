@@ -1,0 +1,1 @@
+"""The member portal: one-time-code login, member sessions, i18n, and the pages members use."""
