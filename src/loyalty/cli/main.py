@@ -89,10 +89,19 @@ def demo(
     customers: Annotated[int, typer.Option(help="number of customers")] = 3200,
     purchases: Annotated[int, typer.Option(help="approximate number of purchases")] = 105_000,
     port: Annotated[int, typer.Option(help="port for --serve")] = 8000,
+    export_transactions: Annotated[Path | None, typer.Option(
+        "--export-transactions", help="only write the demo's purchases and returns to this CSV (import format)",
+    )] = None,
 ) -> None:
     """Build a realistic demo business (a Vietnamese retail chain) and print API keys."""
     from loyalty.demo.build import build_demo
 
+    if export_transactions is not None:
+        from loyalty.demo.export import export_transactions as export
+
+        rows = export(export_transactions, seed=seed, customers=customers, purchases=purchases)
+        console.print(f"wrote {rows:,} transactions to {export_transactions}")
+        return
     use_database(database_url)
     with friendly_errors():
         initialise()
