@@ -40,10 +40,11 @@ from loyalty.models import (
     TransactionLine,
 )
 from loyalty.models.transactions import TransactionAward
+from loyalty.programs import caps
 from loyalty.programs.rules import Award, RuleEngine
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
 from loyalty.tiers import service as tiers
-from loyalty.timeutil import as_utc, utcnow
+from loyalty.timeutil import as_utc, business_date, utcnow
 from loyalty.transactions.schemas import ReturnIn
 from loyalty.transactions.service import CLOCK_SKEW, EARLIEST, record_return, return_shares
 
@@ -297,8 +298,14 @@ def _score(
             amounts=amounts[rows], store_kinds=store_kinds[rows], store_ids=store_ids[rows], local_times=local,
             customer_ids=ids[rows], birthday_months=birthday[rows], first_purchase=first[rows],
             tiers=member_tiers, line_bases=_line_bases(engine, [purchases[i] for i in rows.tolist()]))
+        # Tier perks are computed before day caps and budgets, as `evaluate` computes them.
         extra = (engine.tier_perks_many(per_rule, member_tiers)
                  if member_tiers is not None and engine.tier_perks else None)
+        if engine.counted_caps:
+            # Rules capped per member per day or in total claim from their counters, in file order.
+            per_rule = caps.apply_many(session, engine, per_rule, ids[rows], [
+                business_date(purchases[i].occurred_at, engine.tz) for i in rows.tolist()])
+            totals = per_rule.sum(axis=0)
         points[rows] = totals
         columns, rule_indexes = np.nonzero(per_rule.T)  # purchase by purchase, each one's rules in order
         for column, rule_index in zip(columns.tolist(), rule_indexes.tolist(), strict=True):
@@ -371,6 +378,12 @@ def import_transactions(
     parsed = [row for row in parsed if row.line not in bad]
     purchases = [r for r in parsed if r.type == "purchase"]
     returns = [r for r in parsed if r.type == "return"]
+    if any(p.earn.counted_caps for p in programs):
+        # Sales recorded earlier are skipped before scoring, so they claim nothing from day caps and budgets.
+        recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in purchases])
+        fresh = [r for r in purchases if (r.store_id, r.transaction_id) not in recorded]
+        report.skipped += len(purchases) - len(fresh)
+        purchases = fresh
 
     # Points for the whole batch at once, each purchase under the program version of its time.
     moments = np.array([r.occurred_at.timestamp() for r in purchases], dtype=np.float64)

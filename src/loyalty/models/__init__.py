@@ -6,6 +6,7 @@ from loyalty.models.customers import Customer, CustomerIdentity, Store
 from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
 from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)
+from loyalty.models.rule_caps import RuleCapCounter  # noqa: F401  (registers the rule cap counters)
 from loyalty.models.service import StaffMember  # noqa: F401  (registers the service tables)
 from loyalty.models.tiers import MemberTier  # noqa: F401  (registers the tier tables)
 from loyalty.models.transactions import Transaction, TransactionInstantReward, TransactionLine

@@ -41,7 +41,6 @@ class EarnRate(_Strict):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
-_NOT_YET = "not supported yet: only cap.per_transaction is enforced today"
 
 
 def parse_hours(text: str) -> tuple[int, int]:
@@ -169,17 +168,13 @@ class RuleGive(_Strict):
 
 
 class RuleCap(_Strict):
-    per_transaction: int | None = Field(default=None, ge=1)
-    # Need counters in the database; rejected rather than accepted and ignored.
-    per_member_per_day: Any = None
-    total: Any = None
+    """What one rule may give: to one purchase, to one member per business day, and in total (a
+    budget). Day and total caps are counted in the database (programs/caps.py), so concurrent
+    sales never exceed them; the sale that reaches a cap gets what is left of it."""
 
-    @field_validator("per_member_per_day", "total")
-    @classmethod
-    def _not_yet(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError(_NOT_YET)
-        return value
+    per_transaction: int | None = Field(default=None, ge=1, le=10**12)
+    per_member_per_day: int | None = Field(default=None, ge=1, le=10**12)
+    total: int | None = Field(default=None, ge=1, le=10**15)
 
 
 class EarnRule(_Strict):

@@ -493,6 +493,8 @@ def _reversed(points: I64, amount: I64, returned: I64) -> I64:
 
 def _cap_running(points: I64, groups: I64 | None, cap: int) -> I64:
     """Caps the running total of `points` (in row order) at `cap`, per group (None: overall)."""
+    if len(points) == 0:
+        return points
     if groups is None:
         before = np.cumsum(points) - points
     else:
@@ -537,9 +539,23 @@ def _score(definition: ProgramDefinition, frame: pl.DataFrame, history: History,
         store_ids=frame["store_id"].to_numpy().astype(np.str_),
         local_times=local.to_numpy().astype("datetime64[m]"), customer_ids=customers,
         birthday_months=birthday, first_purchase=first, tiers=tiers_at, line_bases=line_bases)
+    # Tier perks first, from the points before day caps and budgets (as `evaluate` computes them).
     extra = (engine.tier_perks_many(per_rule, tiers_at) if tiers_at is not None and engine.tier_perks
              else np.zeros(n, dtype=np.int64))
-    capped_total = 0  # day caps and budgets: rejected by the program file for now
+    capped_total = 0
+    if engine.counted_caps and n:
+        days = minutes // (24 * 60)  # local minutes: the business day
+        for index, rule in enumerate(engine.rules):
+            cap = engine.counted_caps.get(rule.id)
+            if cap is None:
+                continue
+            before = per_rule[index].copy()
+            if cap.per_member_per_day is not None:
+                per_rule[index] = _cap_running(per_rule[index], customers * np.int64(1 << 24) + days,
+                                               cap.per_member_per_day)
+            if cap.total is not None:
+                per_rule[index] = _cap_running(per_rule[index], None, cap.total)
+            capped_total += int((before - per_rule[index]).sum())
     totals = per_rule.sum(axis=0) + extra
     by_rule = {rule.id: int(per_rule[i].sum()) for i, rule in enumerate(engine.rules) if per_rule[i].any()}
     if tiers_at is not None:
