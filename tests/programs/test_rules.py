@@ -95,7 +95,6 @@ class TestConditions:
         ({"hours": "22:00-09:31"}, True),
         ({"segments": ["vip"]}, True),
         ({"segments": ["staff"]}, False),
-        ({"tiers": ["gold"]}, False),  # no tiers yet: member_tier() answers None
     ])
     def test_each_condition(self, when: dict[str, Any], matches: bool) -> None:
         rules = engine([bonus(**when)], segments={"vip": [7, 8], "staff": [1]})

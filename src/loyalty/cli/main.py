@@ -154,7 +154,18 @@ def program_show(database_url: DbOpt = None) -> None:
     with session_scope() as session:
         active = program_at(session)
     console.print(f"# version {active.version}, effective from {active.effective_from}")
-    console.print(yaml.safe_dump(active.definition.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+    console.print(yaml.safe_dump(_only_set(active.definition.model_dump(mode="json")), allow_unicode=True,
+                                 sort_keys=False, width=100), markup=False, highlight=False, soft_wrap=True)
+
+
+def _only_set(value: object) -> object:
+    """The program as its author would write it: no null values, no empty lists or mappings."""
+    if isinstance(value, dict):
+        pruned = {key: _only_set(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item is not None and item != [] and item != {}}
+    if isinstance(value, list):
+        return [_only_set(item) for item in value]
+    return value
 
 
 @program_app.command("simulate")

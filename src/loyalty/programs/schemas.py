@@ -72,7 +72,7 @@ class RuleWhen(_Strict):
     birthday_month: Literal[True] | None = None
     first_purchase: Literal[True] | None = None
     segments: list[str] | None = Field(default=None, min_length=1)
-    # Accepted and validated now; evaluated through rules.member_tier(), which knows no tiers yet (L4).
+    # Codes of the file's tiers.levels (checked by ProgramDefinition); the member's tier at the sale.
     tiers: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("store_kinds")
@@ -392,6 +392,40 @@ class ProgramDefinition(_Strict):
             if unknown:
                 problems.append(f"rules[{index}].when.segments: unknown segment {', '.join(map(repr, unknown))}; "
                                 f"define it under segments:")
+        if problems:
+            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
+                                                                      "paths": problems})
+        return self
+
+
+    @model_validator(mode="after")
+    def _tier_and_reward_codes(self) -> ProgramDefinition:
+        """Rules' `when.tiers` and rewards' `min_tier` name this file's tier levels; tier perks'
+        `reward_access` names this file's rewards (when the file lists them)."""
+        problems: list[str] = []
+        codes = [level.code for level in self.tiers.levels] if self.tiers is not None else []
+
+        def check_tiers(path: str, wanted: list[str]) -> None:
+            if self.tiers is None:
+                problems.append(f"{path}: the program has no tiers; add a tiers: section or remove this")
+                return
+            unknown = [code for code in wanted if code not in codes]
+            if unknown:
+                problems.append(f"{path}: unknown tier {', '.join(map(repr, unknown))}; use one of {', '.join(codes)}")
+
+        for index, rule in enumerate(self.rules):
+            if rule.when.tiers:
+                check_tiers(f"rules[{index}].when.tiers", rule.when.tiers)
+        for index, reward in enumerate(self.rewards or ()):
+            if reward.min_tier is not None:
+                check_tiers(f"rewards[{index}].min_tier", [reward.min_tier])
+        if self.tiers is not None and self.rewards is not None:
+            known = {reward.code for reward in self.rewards}
+            for index, level in enumerate(self.tiers.levels):
+                unknown = [code for code in level.perks.reward_access if code not in known]
+                if unknown:
+                    problems.append(f"tiers.levels[{index}].perks.reward_access: unknown reward "
+                                    f"{', '.join(map(repr, unknown))}; list it under rewards:")
         if problems:
             raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
                                                                       "paths": problems})
