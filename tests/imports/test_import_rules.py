@@ -90,3 +90,55 @@ def test_imported_purchases_earn_and_break_down_like_the_api(session: Session) -
     assert awards(session, served.id) == expected
     assert awards(session, imported.id) == expected
     assert_ledger_ok(session)
+
+
+def test_tier_rules_and_perks_are_scored_like_the_api(session: Session) -> None:
+    """Vectorised: each member's tier when the batch is imported, as the API uses it when the sale is recorded."""
+    from datetime import UTC, timedelta
+
+    from loyalty.tiers.service import set_override
+
+    make_store(session, "HN01", "retail")
+    gold = make_customer(session, phone="0912345670")
+    served = make_customer(session, phone="0987654320")
+    base = make_customer(session, phone="0912345671")
+    definition: dict[str, Any] = default_program().definition.model_dump(mode="json")
+    definition.update(
+        rules=[{"id": "gold-day", "name": "Gold day", "when": {"tiers": ["G"]}, "give": {"bonus": 7}},
+               RULES[-1]],
+        tiers={"qualification": {"metric": "spend", "window": {"rolling_months": 12}},
+               "levels": [{"code": "M", "name": "Member", "threshold": 0},
+                          {"code": "G", "name": "Gold", "threshold": 10**12,
+                           "perks": {"earn_multiplier": "1.25"}}]})
+    apply_program(session, parse_program(definition), "test", actor="test",
+                  effective_from=datetime.fromisoformat("2000-01-01T00:00:00+00:00"))
+    session.commit()
+    now = datetime.now(UTC)
+    for member in (gold, served):
+        set_override(session, member.id, tier="G", reason="test", until=now + timedelta(days=30), actor="test",
+                     now=now)
+    session.commit()
+    lines = (LineItem("SUA-01", "dairy", 3, 100_000), LineItem("BANH-01", "bakery", 1, 200_000))
+    rows = []
+    for n, (customer, phone) in enumerate(((gold, "0912345670"), (base, "0912345671"))):
+        rows.append(TransactionRow(line=n + 2, transaction_id=f"T{n}", store_id="HN01", customer=phone,
+                                   occurred_at=now - timedelta(hours=1), amount=500_000, currency="VND",
+                                   type="purchase", original_transaction_id=None, lines=lines))
+        assert customer.id
+    record_purchase(session, PurchaseIn.model_validate({
+        "store_id": "HN01", "transaction_id": "S1", "customer_id": served.id,
+        "occurred_at": (now - timedelta(hours=1)).isoformat(), "amount": 500_000,
+        "lines": [{"sku": li.sku, "category": li.category, "quantity": li.quantity, "unit_price": li.unit_price}
+                  for li in lines]}), actor="test")
+    session.commit()
+    report = import_transactions(session, rows, actor="test")
+    session.commit()
+    assert report.errors == []
+    expected = [(7 + 25 + 50 + 18, [("gold-day", "Gold day", 7), ("dairy", "Dairy", 25),
+                                    ("earn[0]", "10 points per 100,000 VND at retail, online", 50),
+                                    ("tier:G", "Gold: x1.25 points", 18)])]
+    assert awards(session, served.id) == expected
+    assert awards(session, gold.id) == expected
+    assert awards(session, base.id) == [(25 + 50, [("dairy", "Dairy", 25),
+                                                   ("earn[0]", "10 points per 100,000 VND at retail, online", 50)])]
+    assert_ledger_ok(session)

@@ -42,13 +42,13 @@ def test_validate_reports_rule_errors_with_their_paths(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"name": "x", "rules": [
         {"id": "a", "name": "A", "when": {"hours": "7-10"}, "give": {"bonus": 5}},
         {"id": "a", "name": "B", "when": {"segments": ["gold"]}, "give": {"bonus": 5}},
-        {"id": "c", "name": "C", "give": {"bonus": 5}, "cap": {"total": 10000}},
+        {"id": "c", "name": "C", "give": {"bonus": 5}, "cap": {"total": 0}},
     ]}))
     code, output = run("program", "validate", str(path))
     assert code == 2
     flat = " ".join(output.split())
     assert "rules[0].when.hours: '7-10' is not a range like '07:00-10:00'" in flat
-    assert "rules[2].cap.total: not supported yet" in flat
+    assert "rules[2].cap.total: Input should be greater than or equal to 1" in flat
 
 
 def test_apply_and_show_a_program_with_rules(cli_db: str, tmp_path: Path) -> None:

@@ -95,7 +95,6 @@ class TestConditions:
         ({"hours": "22:00-09:31"}, True),
         ({"segments": ["vip"]}, True),
         ({"segments": ["staff"]}, False),
-        ({"tiers": ["gold"]}, False),  # no tiers yet: member_tier() answers None
     ])
     def test_each_condition(self, when: dict[str, Any], matches: bool) -> None:
         rules = engine([bonus(**when)], segments={"vip": [7, 8], "staff": [1]})
@@ -193,11 +192,16 @@ class TestCaps:
         assert by_rule(earn(rules, 1_000_000)) == {"big": 30, "earn[0]": 100, "m": 4}
 
     @pytest.mark.parametrize("key", ["per_member_per_day", "total"])
-    def test_counter_caps_are_refused_until_they_are_enforced(self, key: str) -> None:
+    def test_counter_caps_must_be_positive(self, key: str) -> None:
         with pytest.raises(ConfigError) as caught:
-            engine([{**bonus(), "cap": {key: 100}}])
-        assert caught.value.extra["errors"] == [f"rules[0].cap.{key}: not supported yet: only cap.per_transaction is "
-                                       "enforced today"]
+            engine([{**bonus(), "cap": {key: 0}}])
+        assert caught.value.extra["errors"] == [f"rules[0].cap.{key}: Input should be greater than or equal to 1"]
+
+    def test_counted_caps_are_known_to_the_engine_and_leave_evaluate_alone(self) -> None:
+        rules = engine([{**bonus(), "cap": {"per_member_per_day": 3, "total": 10}}])
+        assert set(rules.counted_caps) == {"b"}
+        assert rules.counted_caps["b"].per_member_per_day == 3 and rules.counted_caps["b"].total == 10
+        assert by_rule(earn(rules, 100_000))["b"] == 50  # evaluate gives the uncapped award; caps.apply counts it
 
 
 class TestValidation:

@@ -56,7 +56,12 @@ def programs(draw: st.DrawFn) -> RuleEngine:
         rules.append(rule)
     earn = draw(st.sampled_from([[], [{"store_kinds": ["retail", "online"], "points": 10, "per_amount": 100_000},
                                       {"store_kinds": ["outlet"], "points": 5, "per_amount": 100_000}]]))
-    return RuleEngine(parse_program({"name": "random", "earn": earn, "rules": rules, "segments": {"vip": [1, 3]}}))
+    tiers = {"qualification": {"metric": "spend", "window": {"rolling_months": 12}},
+             "levels": [{"code": "member", "name": "Member", "threshold": 0},
+                        {"code": "gold", "name": "Gold", "threshold": 100,
+                         "perks": {"earn_multiplier": draw(st.sampled_from(["1", "1.5", "2.25"]))}}]}
+    return RuleEngine(parse_program({"name": "random", "earn": earn, "rules": rules, "segments": {"vip": [1, 3]},
+                                     "tiers": tiers}))
 
 
 purchases = st.lists(st.tuples(
@@ -66,6 +71,7 @@ purchases = st.lists(st.tuples(
     st.sampled_from(CUSTOMERS),
     st.integers(0, 12),  # birthday month, 0: unknown
     st.booleans(),  # first purchase
+    st.sampled_from(["member", "gold"]),  # the member's tier
 ), min_size=1, max_size=30)
 
 
@@ -73,8 +79,9 @@ purchases = st.lists(st.tuples(
 @given(programs(), purchases)
 def test_vectorised_equals_scalar(engine: RuleEngine, batch: list[Any]) -> None:
     scalar = [engine.evaluate(store_id=store, store_kind=kind, amount=amount, paid=amount, occurred_at=at,
-                              customer_id=customer, member=MemberFacts(month or None, first))
-              for amount, (store, kind), at, customer, month, first in batch]
+                              customer_id=customer, member=MemberFacts(month or None, first, tier))
+              for amount, (store, kind), at, customer, month, first, tier in batch]
+    tiers = np.array([b[6] for b in batch], dtype=np.str_)
     totals, per_rule = engine.evaluate_many(
         amounts=np.array([b[0] for b in batch], dtype=np.int64),
         store_kinds=np.array([b[1][1] for b in batch]), store_ids=np.array([b[1][0] for b in batch]),
@@ -82,9 +89,12 @@ def test_vectorised_equals_scalar(engine: RuleEngine, batch: list[Any]) -> None:
                              dtype="datetime64[m]"),
         customer_ids=np.array([b[3] for b in batch], dtype=np.int64),
         birthday_months=np.array([b[4] for b in batch], dtype=np.int64),
-        first_purchase=np.array([b[5] for b in batch], dtype=bool))
-    assert totals.tolist() == [result.points for result in scalar]
+        first_purchase=np.array([b[5] for b in batch], dtype=bool), tiers=tiers)
+    extra = engine.tier_perks_many(per_rule, tiers)
+    assert (totals + extra).tolist() == [result.points for result in scalar]
     ids = [rule.id for rule in engine.rules]
     for column, result in enumerate(scalar):
         vectorised = [(ids[i], int(per_rule[i, column])) for i in np.flatnonzero(per_rule[:, column])]
+        if extra[column]:
+            vectorised.append((f"tier:{tiers[column]}", int(extra[column])))
         assert vectorised == [(award.rule_id, award.points) for award in result.breakdown]

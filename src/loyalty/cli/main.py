@@ -95,10 +95,19 @@ def demo(
     customers: Annotated[int, typer.Option(help="number of customers")] = 3200,
     purchases: Annotated[int, typer.Option(help="approximate number of purchases")] = 105_000,
     port: Annotated[int, typer.Option(help="port for --serve")] = 8000,
+    export_transactions: Annotated[Path | None, typer.Option(
+        "--export-transactions", help="only write the demo's purchases and returns to this CSV (import format)",
+    )] = None,
 ) -> None:
     """Build a realistic demo business (a Vietnamese retail chain) and print API keys."""
     from loyalty.demo.build import build_demo
 
+    if export_transactions is not None:
+        from loyalty.demo.export import export_transactions as export
+
+        rows = export(export_transactions, seed=seed, customers=customers, purchases=purchases)
+        console.print(f"wrote {rows:,} transactions to {export_transactions}")
+        return
     use_database(database_url)
     with friendly_errors():
         initialise()
@@ -157,7 +166,18 @@ def program_show(database_url: DbOpt = None) -> None:
     with session_scope() as session:
         active = program_at(session)
     console.print(f"# version {active.version}, effective from {active.effective_from}")
-    console.print(yaml.safe_dump(active.definition.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+    console.print(yaml.safe_dump(_only_set(active.definition.model_dump(mode="json")), allow_unicode=True,
+                                 sort_keys=False, width=100), markup=False, highlight=False, soft_wrap=True)
+
+
+def _only_set(value: object) -> object:
+    """The program as its author would write it: no null values, no empty lists or mappings."""
+    if isinstance(value, dict):
+        pruned = {key: _only_set(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item is not None and item != [] and item != {}}
+    if isinstance(value, list):
+        return [_only_set(item) for item in value]
+    return value
 
 
 @program_app.command("simulate")

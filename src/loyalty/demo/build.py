@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,8 +25,12 @@ from loyalty.imports.service import BatchReport, import_customers, import_transa
 from loyalty.jobs import run_jobs
 from loyalty.ledger.verify import verify
 from loyalty.models import Customer, LedgerPosting, Store, Transaction
+from loyalty.programs.service import apply_program, load_program_file, program_at
 from loyalty.stores.service import StoreIn, create_store
+from loyalty.tiers import service as tiers
 from loyalty.timeutil import utcnow
+
+DEMO_PROGRAM_FILE = Path(__file__).with_name("program.yaml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,15 @@ def _check(report: BatchReport) -> None:
         raise RuntimeError(f"the demo generator produced rows the importer refused: {report.errors[:3]}")
 
 
+def apply_demo_program(engine: Engine) -> int:
+    """The demo chain's program (demo/program.yaml: rules, tiers, rewards) as the version in force
+    over the whole history, so the history earns under it."""
+    definition, source = load_program_file(DEMO_PROGRAM_FILE)
+    with session_scope(engine) as session:
+        return apply_program(session, definition, source, actor="demo",
+                             effective_from=datetime(2000, 1, 1, tzinfo=UTC))
+
+
 def build_demo(engine: Engine, *, seed: int, customers: int, purchases: int, console: Console) -> DemoSummary:
     started = time.perf_counter()
     with session_scope(engine) as session:
@@ -119,7 +134,12 @@ def build_demo(engine: Engine, *, seed: int, customers: int, purchases: int, con
     if not built_before:
         console.print(f"generating a retail chain: {customers:,} customers, ~{purchases:,} purchases (seed {seed})")
         data = generator.generate(seed=seed, customers=customers, target_purchases=purchases)
+        apply_demo_program(engine)
         _load(engine, data, console)
+        with session_scope(engine) as session:
+            # Members reach the tiers their imported spend qualifies them for (as after an import).
+            now = utcnow()
+            tiers.recompute_all(session, program_at(session, now), now, actor="demo")
         for result in run_jobs(engine, utcnow()):
             console.print(f"  job {result.name}: {result.count:,} {result.unit}")
         console.print("  " + ": ".join(build_service_data(engine, seed=seed, now=utcnow()).row()))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import run_in_transaction
 from loyalty.errors import Conflict, InsufficientPoints
 from loyalty.models import MemberBalance, Store
+from loyalty.models.rewards import Reward
 from loyalty.rewards import service as rewards
 from loyalty.rewards.schemas import RewardDefinition
 
@@ -58,7 +59,8 @@ def build_rewards_data(engine: Engine, *, seed: int, now: datetime, vouchers: in
 def _build(session: Session, *, seed: int, now: datetime, vouchers: int) -> RewardsSummary:
     rng = np.random.Generator(np.random.PCG64(seed + 11))
     for definition in CATALOGUE:
-        rewards.create_reward(session, definition, now - timedelta(days=200))
+        if session.scalar(select(Reward.id).where(Reward.code == definition.code)) is None:
+            rewards.create_reward(session, definition, now - timedelta(days=200))  # else the program has it
     # Members with points to spend, richest most likely to redeem (as in real programs).
     members = session.execute(select(MemberBalance.customer_id, MemberBalance.available)
                               .where(MemberBalance.available >= 20).order_by(MemberBalance.customer_id)).all()

@@ -40,11 +40,12 @@ from loyalty.models import (
     TransactionLine,
 )
 from loyalty.models.transactions import TransactionAward
-from loyalty.programs.rules import Award, MemberFacts
+from loyalty.programs import caps
+from loyalty.programs.rules import Award, RuleEngine
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
 from loyalty.stamps import service as stamps
 from loyalty.tiers import service as tiers
-from loyalty.timeutil import as_utc, utcnow
+from loyalty.timeutil import as_utc, business_date, utcnow
 from loyalty.transactions.schemas import ReturnIn
 from loyalty.transactions.service import CLOCK_SKEW, EARLIEST, record_return, return_shares
 
@@ -261,8 +262,8 @@ def _score(
 ) -> tuple[np.ndarray, dict[int, tuple[Award, ...]]]:
     """Points and their breakdown for the batch's purchases, each under the program version of its time.
 
-    The vectorised evaluator scores purchases without lines; a purchase with lines, under a
-    program with sku/category rules, is scored one by one by the same engine as the API.
+    All vectorised (RuleEngine.evaluate_many, the twin of the API's `evaluate`): sku/category
+    rules through each purchase's matching lines, tier rules and perks through each member's tier.
     """
     n = len(purchases)
     points = np.zeros(n, dtype=np.int64)
@@ -283,41 +284,62 @@ def _score(
         if len(rows) == 0:
             continue
         engine = program.earn
+        member_tiers = None
         if engine.needs_tier:
             # Tier rules and perks use each member's tier as it stands when the batch is imported
-            # (the API uses it as it stands when the sale is recorded); scored like the API, row by row.
+            # (the API uses it as it stands when the sale is recorded).
             tier_of = tiers.tiers_of(session, program, members, now)
-            for i in rows.tolist():
-                row, cid = purchases[i], customer_ids[i]
-                earned = engine.evaluate(
-                    store_id=row.store_id, store_kind=kinds[row.store_id], amount=row.amount, paid=row.amount,
-                    occurred_at=row.occurred_at, customer_id=cid, lines=row.lines,
-                    member=MemberFacts(int(birthday[i]) or None, bool(first[i]),
-                                       tier_of.get(cid or 0, engine.base_tier)))
-                points[i], awards[row.line] = earned.points, earned.breakdown
-            continue
+            base_tier = engine.base_tier or ""
+            member_tiers = np.array([tier_of.get(customer_ids[i] or 0, base_tier) for i in rows.tolist()],
+                                    dtype=np.str_)
         local = (np.array([purchases[i].occurred_at.astimezone(engine.tz).replace(tzinfo=None) for i in rows],
                           dtype="datetime64[m]")
                  if engine.needs_local_time else np.zeros(len(rows), dtype="datetime64[m]"))
         totals, per_rule = engine.evaluate_many(
             amounts=amounts[rows], store_kinds=store_kinds[rows], store_ids=store_ids[rows], local_times=local,
-            customer_ids=ids[rows], birthday_months=birthday[rows], first_purchase=first[rows])
+            customer_ids=ids[rows], birthday_months=birthday[rows], first_purchase=first[rows],
+            tiers=member_tiers, line_bases=_line_bases(engine, [purchases[i] for i in rows.tolist()]))
+        # Tier perks are computed before day caps and budgets, as `evaluate` computes them.
+        extra = (engine.tier_perks_many(per_rule, member_tiers)
+                 if member_tiers is not None and engine.tier_perks else None)
+        if engine.counted_caps:
+            # Rules capped per member per day or in total claim from their counters, in file order.
+            per_rule = caps.apply_many(session, engine, per_rule, ids[rows], [
+                business_date(purchases[i].occurred_at, engine.tz) for i in rows.tolist()])
+            totals = per_rule.sum(axis=0)
         points[rows] = totals
         columns, rule_indexes = np.nonzero(per_rule.T)  # purchase by purchase, each one's rules in order
         for column, rule_index in zip(columns.tolist(), rule_indexes.tolist(), strict=True):
             rule = engine.rules[rule_index]
             line = purchases[int(rows[column])].line
             awards[line] = (*awards.get(line, ()), Award(rule.id, rule.name, int(per_rule[rule_index, column])))
-        if any(rule.lines for rule in engine.rules):
-            for i in rows.tolist():
-                row = purchases[i]
-                if row.lines:
-                    earned = engine.evaluate(
-                        store_id=row.store_id, store_kind=kinds[row.store_id], amount=row.amount, paid=row.amount,
-                        occurred_at=row.occurred_at, customer_id=customer_ids[i], lines=row.lines,
-                        member=MemberFacts(int(birthday[i]) or None, bool(first[i])))
-                    points[i], awards[row.line] = earned.points, earned.breakdown
+        if member_tiers is not None and extra is not None:
+            points[rows] += extra
+            for column in np.flatnonzero(extra).tolist():
+                code = str(member_tiers[column])
+                line = purchases[int(rows[column])].line
+                awards[line] = (*awards.get(line, ()),
+                                Award(f"tier:{code}", engine.tier_perks[code][1], int(extra[column])))
     return points, awards
+
+
+def _line_bases(engine: RuleEngine, rows: list[TransactionRow]) -> dict[str, np.ndarray] | None:
+    """Per sku/category rule, the paid share of each purchase's matching lines (-1: none match),
+    as `evaluate` computes it, for `evaluate_many`."""
+    line_rules = [rule for rule in engine.rules if rule.lines]
+    if not line_rules:
+        return None
+    bases: dict[str, np.ndarray] = {}
+    for rule in line_rules:
+        base = np.full(len(rows), -1, dtype=np.int64)
+        for position, row in enumerate(rows):
+            matching = [item.quantity * item.unit_price for item in row.lines
+                        if (rule.skus is None or item.sku in rule.skus)
+                        and (rule.categories is None or item.category in rule.categories)]
+            if matching:  # imported purchases are paid in money only: the share is the lines' value
+                base[position] = sum(matching) if row.amount > 0 else 0
+        bases[rule.id] = base
+    return bases
 
 
 def import_transactions(
@@ -357,6 +379,12 @@ def import_transactions(
     parsed = [row for row in parsed if row.line not in bad]
     purchases = [r for r in parsed if r.type == "purchase"]
     returns = [r for r in parsed if r.type == "return"]
+    if any(p.earn.counted_caps for p in programs):
+        # Sales recorded earlier are skipped before scoring, so they claim nothing from day caps and budgets.
+        recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in purchases])
+        fresh = [r for r in purchases if (r.store_id, r.transaction_id) not in recorded]
+        report.skipped += len(purchases) - len(fresh)
+        purchases = fresh
 
     # Points for the whole batch at once, each purchase under the program version of its time.
     moments = np.array([r.occurred_at.timestamp() for r in purchases], dtype=np.float64)

@@ -43,6 +43,7 @@ def usable_vouchers(session: Session, customer_id: int, now: datetime) -> list[U
 
 def best_next_reward(
     session: Session, customer_id: int, *, available: int, tiers: Collection[str] | None, now: datetime,
+    excluded: Collection[str] = (),
 ) -> RewardPick | None:
     """The reward the member could redeem next: the dearest affordable one, else the cheapest.
 
@@ -64,6 +65,7 @@ def best_next_reward(
             or_(Reward.valid_from.is_(None), Reward.valid_from <= now),
             or_(Reward.valid_until.is_(None), Reward.valid_until > now),
             tier_ok,
+            Reward.code.not_in(list(excluded)),  # kept by higher tiers' reward_access
             or_(Reward.per_member_limit.is_(None), held < Reward.per_member_limit),
         )
         # Affordable first, dearest of those; otherwise the cheapest. Code breaks ties, for a stable answer.

@@ -37,7 +37,10 @@ def member_summary(session: Session, customer_id: int, now: datetime) -> MemberS
             "value": v.amount if v.amount is not None else v.percent if v.percent is not None else v.sku})
         for v in repository.usable_vouchers(session, customer_id, now)
     ]
-    best = repository.best_next_reward(session, customer_id, available=view.available, tiers=eligible, now=now)
+    excluded = tiers.access_restricted_above(program, tier_out.tier if tier_out is not None else None) \
+        if levels is not None else []
+    best = repository.best_next_reward(session, customer_id, available=view.available, tiers=eligible, now=now,
+                                       excluded=excluded)
     next_reward = None
     if best is not None:
         missing = max(0, best.points_cost - view.available)

@@ -9,6 +9,7 @@ from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocatio
 from loyalty.models.portal import PortalLoginCode  # noqa: F401  (registers the member portal tables)
 from loyalty.models.programs import ProgramVersion
 from loyalty.models.rewards import Reward, Voucher  # noqa: F401  (registers the rewards tables)
+from loyalty.models.rule_caps import RuleCapCounter  # noqa: F401  (registers the rule cap counters)
 from loyalty.models.service import StaffMember  # noqa: F401  (registers the service tables)
 from loyalty.models.stamps import MemberStampCard  # noqa: F401  (registers the stamp card tables)
 from loyalty.models.tiers import MemberTier  # noqa: F401  (registers the tier tables)

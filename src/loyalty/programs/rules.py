@@ -17,6 +17,9 @@ Order of evaluation, the same in the scalar and the vectorised evaluator:
 5. Fixed bonuses add their points.
 6. `cap.per_transaction` caps what one rule gives to one purchase (for a multiplier: the points
    it adds). Points are integers throughout; the breakdown lists rules that gave points.
+   `cap.per_member_per_day` and `cap.total` (a budget) are counted in the database after
+   evaluation (programs/caps.py): they reduce the rule's own award, in the order sales are
+   recorded; multipliers and tier perks are computed from the points before those two caps.
 
 7. A tier's `earn_multiplier` perk (tiers.levels[].perks) adds floor(S x (percent - 100) / 100)
    where S is the points of every applied per-amount rule, as an award `tier:<CODE>`.
@@ -133,6 +136,15 @@ class _Rule:
                 or self.hours is not None or self.birthday)
 
 
+@dataclass(frozen=True, slots=True)
+class CountedCap:
+    """A rule's caps counted in the database: per member per business day, and in total."""
+
+    rule_id: str
+    per_member_per_day: int | None
+    total: int | None
+
+
 def _compile(definition: ProgramDefinition) -> list[_Rule]:
     compiled = [_Rule(rule.id, rule.name, rule.priority, rule.exclusive, rule.when, rule.give,
                       rule.cap.per_transaction if rule.cap else None, definition.segments)
@@ -149,12 +161,18 @@ def _compile(definition: ProgramDefinition) -> list[_Rule]:
 class RuleEngine:
     """A program's earn rules, compiled once when the program is loaded."""
 
-    __slots__ = ("_by_kind", "_unkinded", "base_tier", "needs_first_purchase", "needs_local_time", "needs_member",
-                 "needs_tier", "rules", "tier_perks", "tz")
+    __slots__ = ("_by_kind", "_unkinded", "base_tier", "counted_caps", "needs_first_purchase", "needs_local_time",
+                 "needs_member", "needs_tier", "rules", "tier_perks", "tz")
 
     def __init__(self, definition: ProgramDefinition) -> None:
         self.rules: tuple[_Rule, ...] = tuple(_compile(definition))
         self.tz = ZoneInfo(definition.timezone)
+        # Rules whose day or total caps need counters (programs/caps.py): only sales they pay for
+        # touch the counter rows.
+        self.counted_caps: dict[str, CountedCap] = {
+            rule.id: CountedCap(rule.id, rule.cap.per_member_per_day, rule.cap.total)
+            for rule in definition.rules
+            if rule.cap is not None and (rule.cap.per_member_per_day is not None or rule.cap.total is not None)}
         levels = definition.tiers.levels if definition.tiers is not None else []
         self.base_tier: str | None = levels[0].code if levels else None
         # tier code -> (percent, award name) for tiers whose perk multiplies earned points

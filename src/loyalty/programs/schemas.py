@@ -45,7 +45,6 @@ class EarnRate(_Strict):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
-_NOT_YET = "not supported yet: only cap.per_transaction is enforced today"
 
 
 def parse_hours(text: str) -> tuple[int, int]:
@@ -77,7 +76,7 @@ class RuleWhen(_Strict):
     birthday_month: Literal[True] | None = None
     first_purchase: Literal[True] | None = None
     segments: list[str] | None = Field(default=None, min_length=1)
-    # Accepted and validated now; evaluated through rules.member_tier(), which knows no tiers yet (L4).
+    # Codes of the file's tiers.levels (checked by ProgramDefinition); the member's tier at the sale.
     tiers: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("store_kinds")
@@ -166,17 +165,13 @@ class RuleGive(_Strict):
 
 
 class RuleCap(_Strict):
-    per_transaction: int | None = Field(default=None, ge=1)
-    # Need counters in the database; rejected rather than accepted and ignored.
-    per_member_per_day: Any = None
-    total: Any = None
+    """What one rule may give: to one purchase, to one member per business day, and in total (a
+    budget). Day and total caps are counted in the database (programs/caps.py), so concurrent
+    sales never exceed them; the sale that reaches a cap gets what is left of it."""
 
-    @field_validator("per_member_per_day", "total")
-    @classmethod
-    def _not_yet(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError(_NOT_YET)
-        return value
+    per_transaction: int | None = Field(default=None, ge=1, le=10**12)
+    per_member_per_day: int | None = Field(default=None, ge=1, le=10**12)
+    total: int | None = Field(default=None, ge=1, le=10**15)
 
 
 class EarnRule(_Strict):
@@ -420,6 +415,39 @@ class ProgramDefinition(_Strict):
     def _bonus_rewards_known(self) -> ProgramDefinition:
         gifts = (self.bonuses.gifts() if self.bonuses else []) + (self.referrals.gifts() if self.referrals else [])
         problems = check_rewards(gifts, [r.code for r in self.rewards] if self.rewards is not None else None)
+        if problems:
+            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
+                                                                      "paths": problems})
+        return self
+
+    @model_validator(mode="after")
+    def _tier_and_reward_codes(self) -> ProgramDefinition:
+        """Rules' `when.tiers` and rewards' `min_tier` name this file's tier levels; tier perks'
+        `reward_access` names this file's rewards (when the file lists them)."""
+        problems: list[str] = []
+        codes = [level.code for level in self.tiers.levels] if self.tiers is not None else []
+
+        def check_tiers(path: str, wanted: list[str]) -> None:
+            if self.tiers is None:
+                problems.append(f"{path}: the program has no tiers; add a tiers: section or remove this")
+                return
+            unknown = [code for code in wanted if code not in codes]
+            if unknown:
+                problems.append(f"{path}: unknown tier {', '.join(map(repr, unknown))}; use one of {', '.join(codes)}")
+
+        for index, rule in enumerate(self.rules):
+            if rule.when.tiers:
+                check_tiers(f"rules[{index}].when.tiers", rule.when.tiers)
+        for index, reward in enumerate(self.rewards or ()):
+            if reward.min_tier is not None:
+                check_tiers(f"rewards[{index}].min_tier", [reward.min_tier])
+        if self.tiers is not None and self.rewards is not None:
+            known = {reward.code for reward in self.rewards}
+            for index, level in enumerate(self.tiers.levels):
+                unknown = [code for code in level.perks.reward_access if code not in known]
+                if unknown:
+                    problems.append(f"tiers.levels[{index}].perks.reward_access: unknown reward "
+                                    f"{', '.join(map(repr, unknown))}; list it under rewards:")
         if problems:
             raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
                                                                       "paths": problems})

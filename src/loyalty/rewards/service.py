@@ -150,10 +150,11 @@ def issue_voucher(session: Session, *, customer_id: int, reward_code: str, actor
     reward = require_reward(session, reward_code)
     _check_offered(reward, now)
     lock_member(session, customer_id)  # 404 for an unknown customer; serialises this member's requests
-    if reward.min_tier is not None and not tiers.meets_tier(
-            program_at(session, now), tiers.member_tier(session, customer_id, now), reward.min_tier):
-        raise TierRequired(f"reward {reward.code} is for members of tier {reward.min_tier}",
-                           min_tier=reward.min_tier)
+    program = program_at(session, now)
+    # The reward's min_tier, or a higher tier whose perks keep it for themselves (reward_access).
+    needed = tiers.required_tier(program, reward.code, reward.min_tier)
+    if needed is not None and not tiers.meets_tier(program, tiers.member_tier(session, customer_id, now), needed):
+        raise TierRequired(f"reward {reward.code} is for members of tier {needed}", min_tier=needed)
     if reward.per_member_limit is not None:
         held = repository.vouchers_held(session, customer_id, reward.id)
         if held >= reward.per_member_limit:

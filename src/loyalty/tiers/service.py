@@ -162,6 +162,33 @@ def meets_tier(program: ActiveProgram, tier: str | None, min_tier: str | None) -
     return tier == min_tier if wanted < 0 else tiers.rank(tier) >= wanted
 
 
+def required_tier(program: ActiveProgram, reward_code: str, min_tier: str | None) -> str | None:
+    """The tier a member needs to redeem a reward: its own `min_tier`, raised to the lowest level
+    whose perks list the reward under `reward_access` ("only this tier and up")."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return min_tier
+    access = next((level.code for level in tiers.levels if reward_code in level.perks.reward_access), None)
+    if access is None:
+        return min_tier
+    if min_tier is None or tiers.rank(access) > tiers.rank(min_tier):
+        return access
+    return min_tier
+
+
+def access_restricted_above(program: ActiveProgram, tier: str | None) -> list[str]:
+    """Reward codes that `reward_access` keeps for levels above `tier` (all of them for an unknown tier)."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return []
+    rank = tiers.rank(tier)
+    lowest: dict[str, int] = {}
+    for index, level in enumerate(tiers.levels):
+        for code in level.perks.reward_access:
+            lowest.setdefault(code, index)
+    return sorted(code for code, index in lowest.items() if index > rank)
+
+
 # --- upgrades --------------------------------------------------------------------------------
 
 def _history(session: Session, customer_id: int, from_tier: str | None, to_tier: str, reason: str, at: datetime,

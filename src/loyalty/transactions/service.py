@@ -16,6 +16,7 @@ from loyalty.ledger import service as ledger
 from loyalty.ledger.repository import Balance, read_balance
 from loyalty.models import Hold, Transaction, TransactionLine
 from loyalty.models.transactions import TransactionAward
+from loyalty.programs import caps
 from loyalty.programs.rules import NOTHING, Award, Earned, MemberFacts
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.stores.service import store_kind
@@ -125,6 +126,9 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
     if known and data.redeem_points:
         _check_redemption(program, data.amount, data.redeem_points)
     planned = _earned(program, kind, data, data.redeem_points, member) if known else NOTHING
+    # Rules capped per member per day or in total claim from their counters (only when they pay).
+    planned, claims = caps.apply(session, program.earn, planned, customer_id=data.customer_id,
+                                 occurred_at=occurred_at)
 
     transaction_id = _insert_ignoring_duplicate(session, {
         "store_id": data.store_id, "pos_transaction_id": data.transaction_id, "kind": "purchase",
@@ -134,6 +138,7 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
         "returned_amount": 0, "points_reversed": 0, "points_restored": 0, "created_at": now,
     })
     if transaction_id is None:
+        caps.give_back(session, claims)  # a retried sale: what it claimed goes back
         return Recorded(_replay(session, data), replayed=True)
     _insert_lines(session, transaction_id, data.lines)
 
@@ -151,7 +156,10 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
                      event="redeem", reason=f"points paid for purchase {data.transaction_id}", actor=actor,
                      now=now, spend_type="transaction", spend_id=transaction_id,
                      transaction_id=transaction_id)
-    outcome = planned if known else _earned(program, kind, data, redeemed, member)
+    outcome = planned
+    if not known:
+        outcome, _ = caps.apply(session, program.earn, _earned(program, kind, data, redeemed, member),
+                                customer_id=data.customer_id, occurred_at=occurred_at)
     earned = outcome.points
     _insert_awards(session, transaction_id, outcome.breakdown)
     settled = 0
@@ -192,7 +200,8 @@ def _record_simple_sale(
 ) -> Recorded:
     """A member's sale paid in money that earns available points: the hot path, one round trip."""
     assert data.customer_id is not None
-    outcome = _earned(program, store_kind_, data, 0, member)
+    outcome, claims = caps.apply(session, program.earn, _earned(program, store_kind_, data, 0, member),
+                                 customer_id=data.customer_id, occurred_at=occurred_at)
     points = outcome.points
     reason = _earn_reason(data)
     written = hotpath.write_simple_sale(session, hotpath.SimpleSale(
@@ -203,6 +212,7 @@ def _record_simple_sale(
     if written.outcome is hotpath.Outcome.UNKNOWN_CUSTOMER:
         raise NotFound(f"customer {data.customer_id} does not exist")
     if written.outcome is hotpath.Outcome.DUPLICATE:
+        caps.give_back(session, claims)  # a retried sale: what it claimed goes back
         return Recorded(_replay(session, data), replayed=True)
     assert written.transaction_id is not None
     balance, settled = written.balance, 0

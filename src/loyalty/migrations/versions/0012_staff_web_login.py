@@ -1,7 +1,7 @@
 """staff web login: a readonly staff role, password hashes and login lockout on staff_members
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-23 16:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import loyalty.models.base
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
