@@ -24,6 +24,7 @@ from loyalty.models.portal import PortalRedemption
 from loyalty.models.rewards import Reward, Voucher
 from loyalty.models.service import Ticket
 from loyalty.programs.service import program_at
+from loyalty.referrals import service as referrals
 from loyalty.rewards import repository as rewards_repo
 from loyalty.rewards import service as rewards
 from loyalty.rewards.schemas import VoucherOut
@@ -198,13 +199,15 @@ def identities(session: Session, customer_id: int) -> list[tuple[str, str]]:
 class Referral:
     code: str
     share_url: str
+    referred: int
+    qualified: int
 
 
-def referral(session: Session, customer_id: int) -> Referral | None:
-    """The member's referral code and share link.
-
-    SLOT: referrals (loyalty.referrals) are being built by another session. Once merged, fill
-    this from its service (the member's code and the public link that enrols a friend with it);
-    until then there is nothing to show, and the profile page says the programme is coming.
-    """
-    return None
+def referral(session: Session, customer_id: int, now: datetime) -> Referral | None:
+    """The member's referral code, share link and how many friends joined and bought (L13); None when
+    the program has no referrals. Needs a writing session: the code is created on first use."""
+    if program_at(session, now).definition.referrals is None:
+        return None
+    out = referrals.referral_out(session, customer_id, now)
+    return Referral(code=out.code, share_url=out.share_link, referred=out.counts.referred,
+                    qualified=out.counts.rewarded + out.counts.capped)

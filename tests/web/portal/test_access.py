@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,11 +11,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.members.schemas import MemberSummary
+from loyalty.models.bonuses import ReferralCode
 from loyalty.models.portal import PortalLoginCode
 from loyalty.models.rewards import Voucher
 from loyalty.models.service import Ticket
+from loyalty.programs.schemas import parse_program
+from loyalty.programs.service import apply_program
 from loyalty.timeutil import utcnow
-from tests.readers import balance_of
+from tests.readers import balance_of, reading
+from tests.tiers.helpers import program_data
 from tests.web.portal.conftest import CodeCatcher, Shop, csrf, http_login
 
 REQUEST_KEY = re.compile(r'name="request_key" value="([0-9a-f]+)"')
@@ -328,3 +332,30 @@ class TestHomeSlots:
         assert "Kem ốc quế" in page and "4 / 6" in page
         assert "Lần đầu ghé thăm" in page
         assert "5 lần mua hàng" in page and "width:60%" in page
+
+
+class TestInviteFriends:
+    """The profile's referral card (L13): the member's own code and link, or a plain note without referrals."""
+
+    def test_without_referrals_in_the_program(self, web_client: TestClient, shop: Shop, codes: CodeCatcher) -> None:
+        http_login(web_client, codes)
+        page = web_client.get("/portal/profile")
+        assert page.status_code == 200
+        assert "referral-code" not in page.text and "giới thiệu bạn bè" in page.text
+
+    def test_the_member_sees_their_code_and_link(self, web_client: TestClient, shop: Shop, codes: CodeCatcher,
+                                                 session: Session) -> None:
+        data = program_data()
+        data["referrals"] = {"min_spend": 100000, "referrer": {"name": "Thanks", "points": 100}}
+        apply_program(session, parse_program(data), "test", actor="test",
+                      effective_from=datetime(2001, 1, 1, tzinfo=UTC))
+        session.commit()
+        http_login(web_client, codes)
+        first = web_client.get("/portal/profile")
+        assert first.status_code == 200
+        code = re.search(r'class="referral-code">([A-Z0-9]+)<', first.text)
+        assert code, first.text
+        assert f"/join?ref={code.group(1)}" in first.text
+        assert code.group(1) in web_client.get("/portal/profile").text  # created once, the same on every visit
+        with reading(session) as reader:
+            assert reader.scalar(select(ReferralCode.customer_id).where(ReferralCode.code == code.group(1))) == shop.an

@@ -19,3 +19,4 @@ def test_known_targets() -> None:
     assert safe_next("/portal/history?before=5") == "/portal/history?before=5"
     for bad in (None, "", "//evil.example", "https://evil.example/portal", "/staff/", "/portal/login", "/\\evil"):
         assert safe_next(bad) == HOME
+

@@ -226,6 +226,7 @@ def ticket(request: Request, ticket_id: int, member: Member, db: ReadDb, new: bo
 @router.get("/profile")
 def profile(request: Request, member: Member, db: ReadDb) -> Response:
     customer = portal.require_member(db, member.id)
+    # The referral code is created on a member's first look at it: a short write of its own.
+    invite = run_in_transaction(request.app.state.engine, lambda s: portal.referral(s, member.id, utcnow()))
     return page(request, "portal/profile.html", nav="profile", customer=customer,
-                identities=portal.identities(db, member.id), referral=portal.referral(db, member.id),
-                labels=IDENTITY_LABELS)
+                identities=portal.identities(db, member.id), referral=invite, labels=IDENTITY_LABELS)
