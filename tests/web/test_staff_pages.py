@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +16,10 @@ from loyalty.ledger.repository import read_balance
 from loyalty.ledger.verify import verify
 from loyalty.models import LedgerEntry, ProgramVersion
 from loyalty.models.service import Interaction, Ticket, TicketEvent
+from loyalty.programs.schemas import parse_program
+from loyalty.programs.service import apply_program, default_program
 from loyalty.web import tasks
+from tests.factories import make_purchase
 from tests.web.conftest import client_login
 from tests.web.helpers import ADMIN, AGENT, MANAGER, Desk, make_desk, make_history
 
@@ -58,6 +62,25 @@ def test_the_customer_page_shows_the_whole_customer(web_client: TestClient, desk
         assert f'id="{section}"' in page
     assert "Nguyễn Thị Mai" in page and "mai@example.vn" in page
     assert web_client.get("/staff/customers/999999").status_code == 404
+
+
+def test_the_customer_page_shows_stamp_cards_badges_and_the_next_goal(web_client: TestClient, session: Session,
+                                                                     desk: Desk) -> None:
+    data = default_program().definition.model_dump(mode="json", exclude_none=True)
+    data["stamp_cards"] = [{"id": "coffee", "name": "Coffee card", "counts": {"skus": ["CF"]},
+                            "stamps_to_complete": 6, "reward": "NONE-NEEDED"}]
+    data["goals"] = [{"id": "regular", "name": "Regular", "metric": "purchases", "target": 1,
+                      "badge": {"name": "First visit"}},
+                     {"id": "ten", "name": "Ten", "metric": "purchases", "target": 10, "badge": {"name": "Loyal"}}]
+    apply_program(session, parse_program(data), "test", actor="test", effective_from=datetime(2001, 1, 1, tzinfo=UTC))
+    session.commit()
+    make_purchase(session, desk.customer_id, 90_000, pos_id="CF-1",
+                  lines=[{"sku": "CF", "quantity": 3, "unit_price": 30_000}])
+    client_login(web_client, MANAGER)
+    page = web_client.get(f"/staff/customers/{desk.customer_id}").text
+    section = page[page.index('id="stamps-badges"'):page.index('id="tickets"')]
+    assert "Coffee card: 3 / 6 stamps" in section and "First visit" in section
+    assert re.search(r"Next goal: \d+ more purchases? to Loyal", section), section
 
 
 def test_adjusting_points_goes_through_the_ledger_once_per_form(web_client: TestClient, session: Session,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from loyalty.members.schemas import MemberSummary
 from loyalty.models.bonuses import ReferralCode
 from loyalty.models.portal import PortalLoginCode
 from loyalty.models.rewards import Voucher
@@ -18,6 +16,7 @@ from loyalty.models.service import Ticket
 from loyalty.programs.schemas import parse_program
 from loyalty.programs.service import apply_program
 from loyalty.timeutil import utcnow
+from tests.factories import make_purchase
 from tests.readers import balance_of, reading
 from tests.tiers.helpers import program_data
 from tests.web.portal.conftest import CodeCatcher, Shop, csrf, http_login
@@ -311,27 +310,29 @@ class TestHistory:
 
 
 class TestHomeSlots:
-    def test_stamp_cards_badges_and_next_goal_show_when_the_summary_has_them(
-            self, web_client: TestClient, shop: Shop, codes: CodeCatcher, monkeypatch: pytest.MonkeyPatch) -> None:
-        from loyalty.portal import service as portal
-
-        real = portal.home
-
-        def with_extras(session: Session, customer_id: int, now: datetime) -> MemberSummary:
-            summary = real(session, customer_id, now)
-            return summary.model_copy(update={
-                "stamp_cards": [{"code": "ICE", "name": "Kem ốc quế", "stamps": 4, "needed": 6}],
-                "badges": [{"code": "FIRST", "name": "Lần đầu ghé thăm"}],
-                "next_goal": {"code": "G5", "name": "5 lần mua hàng", "progress": 3, "target": 5}})
-
+    def test_stamp_cards_badges_and_next_goal_show_when_the_member_has_them(
+            self, web_client: TestClient, shop: Shop, codes: CodeCatcher, session: Session) -> None:
         http_login(web_client, codes)
         plain = web_client.get("/portal/").text
         assert 'id="stamp-cards"' not in plain and 'id="badges"' not in plain and 'id="next-goal"' not in plain
-        monkeypatch.setattr(portal, "home", with_extras)
+        data = program_data()
+        data["stamp_cards"] = [{"id": "ice", "name": "Kem ốc quế", "counts": {"categories": ["ice-cream"]},
+                                "stamps_to_complete": 5, "reward": "COFFEE"}]
+        data["goals"] = [{"id": "first", "name": "Lần đầu", "metric": "purchases", "target": 1,
+                          "badge": {"name": "Lần đầu ghé thăm"}},
+                         {"id": "five", "name": "5 lần mua hàng", "metric": "purchases", "target": 5,
+                          "badge": {"name": "Khách quen"}}]
+        apply_program(session, parse_program(data), "test", actor="test",
+                      effective_from=datetime(2001, 1, 1, tzinfo=UTC))
+        session.commit()
+        for n in range(2):
+            make_purchase(session, shop.an, 60_000, pos_id=f"ICE-{n}", lines=[
+                {"sku": "ICE-1", "category": "ice-cream", "quantity": 2, "unit_price": 30_000}])
         page = web_client.get("/portal/").text
-        assert "Kem ốc quế" in page and "4 / 6" in page
+        assert 'id="stamp-cards"' in page and "Kem ốc quế" in page and "4 / 5" in page and "width:80%" in page
         assert "Lần đầu ghé thăm" in page
-        assert "5 lần mua hàng" in page and "width:60%" in page
+        # An also bought once before (the tiers fixture): 3 of 5 purchases.
+        assert "Khách quen" in page and "3 / 5" in page and "width:60%" in page
 
 
 class TestInviteFriends:
