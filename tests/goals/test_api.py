@@ -45,6 +45,7 @@ class TestBadgesOverHttp:
         assert [(p["goal_id"], p["current"], p["missing"], p["text"]) for p in body["progress"]] == [
             ("regular", 1, 2, "2 more purchases to Regular"),
             ("big", 100_000, 900_000, "900,000 VND more to Big spender"),
+            ("ambassador", 0, 1, "1 more referral to Ambassador badge"),
             ("explorer", 0, 2, "2 more categories to Explorer"),
         ]
         summary = get(client, admin, f"/v1/customers/{customer_id}/summary")
@@ -66,7 +67,7 @@ class TestBadgesOverHttp:
         assert (badge["goal_id"], badge["name"], badge["description"], badge["icon"], badge["points"]) == (
             "regular", "Regular", "Three visits", "star", 50)
         assert badge["earned_at"]
-        assert [p["goal_id"] for p in body["progress"]] == ["big", "explorer"]
+        assert [p["goal_id"] for p in body["progress"]] == ["big", "ambassador", "explorer"]
         summary = get(client, admin, f"/v1/customers/{customer_id}/summary")
         assert [b["goal_id"] for b in summary["badges"]] == ["regular"]
         assert summary["next_goal"]["goal_id"] == "big" and summary["next_goal"]["missing"] == 700_000
