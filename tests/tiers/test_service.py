@@ -104,10 +104,18 @@ class TestUpgradeOnPurchase:
         event.listen(engine, "before_cursor_execute", count)
         try:
             on_purchase(session, program, customer_id, vn(2026, 3, 1))
+            first = [s for s in seen if s != "BEGIN"]
+            seen.clear()
+            add_purchase(session, customer_id, 100_000, vn(2026, 3, 2))
+            seen.clear()
+            on_purchase(session, program, customer_id, vn(2026, 3, 2))
+            later = [s for s in seen if s != "BEGIN"]
         finally:
             event.remove(engine, "before_cursor_execute", count)
-        assert sum("FROM transactions" in statement for statement in seen) == 1
-        assert len([s for s in seen if s != "BEGIN"]) == 3  # the aggregate, the member's row, its insert
+        # The first purchase under tiers: the UPDATE finds no tier row, then the aggregate and its insert.
+        assert len(first) == 3 and first[0].startswith("UPDATE member_tiers")
+        # Every later one: one UPDATE that recomputes the metric (one aggregate) and returns the tier.
+        assert len(later) == 1 and later[0].startswith("UPDATE member_tiers") and "FROM transactions" in later[0]
 
     def test_a_row_inserted_concurrently_is_upgraded_not_duplicated(
         self, session: Session, customer_id: int, monkeypatch: pytest.MonkeyPatch,
@@ -119,9 +127,9 @@ class TestUpgradeOnPurchase:
         # The first look misses the row (as if another purchase inserted it just after), the insert then
         # finds it taken, and the second look carries on from it.
         looks = iter([None])
-        real = service.repository.note_qualified_value
-        monkeypatch.setattr(service.repository, "note_qualified_value",
-                            lambda s, c, v: next(looks, None) or real(s, c, v))
+        real = service.repository.note_metric
+        monkeypatch.setattr(service.repository, "note_metric",
+                            lambda *args: next(looks, None) or real(*args))
         change = on_purchase(session, program, customer_id, vn(2026, 3, 1))
         assert change is not None and (change.from_tier, change.to_tier) == ("MEMBER", "SILVER")
         session.commit()

@@ -83,16 +83,27 @@ def member_metric(session: Session, metric: str, customer_id: int, start: dateti
     return int(row[0]), row[1]
 
 
-# Records a member's latest qualifying value and returns their stored tier, locking the row: one
-# statement where a SELECT ... FOR UPDATE and an UPDATE were two.
-_NOTE_VALUE = (update(MemberTier).where(MemberTier.customer_id == bindparam("tier_customer"))
-               .values(qualified_value=bindparam("tier_value")).returning(MemberTier.tier))
+@functools.cache
+def _note_metric_statement(metric: str) -> Any:
+    """Recomputes a member's metric in [start, end) into their tier row and returns (tier, value),
+    locking the row: one statement where the aggregate, a SELECT ... FOR UPDATE and an UPDATE were
+    three. Built once per metric (building expressions per sale cost more than running them)."""
+    value = select(_total(metric)).where(
+        T.customer_id == bindparam("tier_customer"), T.kind == "purchase",
+        T.occurred_at >= bindparam("tier_start", type_=UTCDateTime()),
+        T.occurred_at < bindparam("tier_end", type_=UTCDateTime())).scalar_subquery()
+    return (update(MemberTier).where(MemberTier.customer_id == bindparam("tier_customer"))
+            .values(qualified_value=value).returning(MemberTier.tier, MemberTier.qualified_value))
 
 
-def note_qualified_value(session: Session, customer_id: int, value: int) -> str | None:
-    """Stores the member's qualifying value; their stored tier, or None without a tier row yet."""
-    found = session.connection().execute(_NOTE_VALUE, {"tier_customer": customer_id, "tier_value": value}).scalar()
-    return None if found is None else str(found)
+def note_metric(session: Session, metric: str, customer_id: int, start: datetime,
+                end: datetime) -> tuple[str, int] | None:
+    """Stores the member's qualifying value in their tier row: (stored tier, value), or None when the
+    member has no tier row yet (their first purchase under tiers)."""
+    session.flush()  # Core below, past the ORM's autoflush: purchases added to the session must count
+    found = session.connection().execute(_note_metric_statement(metric), {
+        "tier_customer": customer_id, "tier_start": start, "tier_end": end}).one_or_none()
+    return None if found is None else (str(found[0]), int(found[1]))
 
 
 def metrics(metric: str, start: datetime, end: datetime) -> Select[int | None, int]:

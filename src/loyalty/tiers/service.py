@@ -199,27 +199,29 @@ def _history(session: Session, customer_id: int, from_tier: str | None, to_tier:
 
 def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: datetime, *,
                 actor: str = "system") -> TierChange | None:
-    """Re-evaluates one member after a purchase at `at`: one indexed aggregate and one UPDATE that notes
-    the value and returns the stored tier, then an upgrade if a higher threshold is crossed. Never
-    downgrades (returns and spending wait for the review)."""
+    """Re-evaluates one member after a purchase at `at`: one UPDATE recomputes their metric into their
+    tier row (an indexed aggregate) and returns the stored tier, then an upgrade if a higher threshold
+    is crossed. Never downgrades (returns and spending wait for the review)."""
     tiers = _tiers(program)
     if tiers is None:
         return None
+    metric = tiers.qualification.metric
     start, end = current_window(program, tiers, at)
-    value, _ = repository.member_metric(session, tiers.qualification.metric, customer_id, start, end)
-    reached = tiers.qualifying(value)
-    row = repository.note_qualified_value(session, customer_id, value)  # and locks the member's tier row
-    base = tiers.levels[0].code
-    if row is None:
+    noted = repository.note_metric(session, metric, customer_id, start, end)  # and locks the tier row
+    if noted is None:
+        value, _ = repository.member_metric(session, metric, customer_id, start, end)
+        reached = tiers.qualifying(value)
         if repository.insert_if_absent(session, customer_id=customer_id, tier=reached.code, since=at,
                                        qualified_value=value):
-            if reached.code == base:
+            if reached.code == tiers.levels[0].code:
                 return None
-            _history(session, customer_id, base, reached.code, "upgrade", at, actor)
-            return TierChange(customer_id, base, reached.code, "upgrade", at)
+            _history(session, customer_id, tiers.levels[0].code, reached.code, "upgrade", at, actor)
+            return TierChange(customer_id, tiers.levels[0].code, reached.code, "upgrade", at)
         # A concurrent purchase of this new member inserted the row first; carry on from it.
-        row = repository.note_qualified_value(session, customer_id, value)
-        assert row is not None
+        noted = repository.note_metric(session, metric, customer_id, start, end)
+        assert noted is not None
+    row, value = noted
+    reached = tiers.qualifying(value)
     if tiers.rank(reached.code) <= tiers.rank(row):
         return None
     session.execute(update(_MT).where(_MT.c.customer_id == customer_id).values(tier=reached.code, since=at))
