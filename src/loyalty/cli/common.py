@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -45,3 +47,7 @@ def friendly_errors() -> Iterator[None]:
 
 DatabaseOption = typer.Option("--database-url", envvar="LOYALTY_DATABASE_URL",
                               help="sqlite:///loyalty.db (default) or postgresql+psycopg://user@host/db")
+
+# The options every domain's commands share, as annotated types for their signatures.
+DbOpt = Annotated[str | None, DatabaseOption]
+AtOpt = Annotated[datetime | None, typer.Option("--at", help="as if it were this time (ISO, UTC if no offset)")]

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loyalty.analytics.cli import app as analytics_app
-from loyalty.cli.common import DatabaseOption, console, err_console, friendly_errors, use_database
+from loyalty.cli.common import DbOpt, console, err_console, friendly_errors, use_database
 from loyalty.config import get_settings
 from loyalty.db import get_engine, session_scope
 from loyalty.goals.cli import app as goals_app
@@ -41,7 +41,6 @@ app.add_typer(tiers_app, name="tiers")
 app.add_typer(goals_app, name="goals")
 app.add_typer(referrals_app, name="referrals")
 
-DbOpt = Annotated[str | None, DatabaseOption]
 
 
 def initialise() -> int | None:

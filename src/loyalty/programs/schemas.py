@@ -20,6 +20,12 @@ from loyalty.rewards.schemas import RewardDefinition
 from loyalty.stamps.schemas import StampCardDefinition, StampGive, stamp_card_problems
 
 
+def _refuse_paths(problems: list[str]) -> None:
+    """Cross-field problems, each with its path in the file; parse_program lists them one by one."""
+    if problems:
+        raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems), "paths": problems})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -291,9 +297,7 @@ class TierProgram(_Strict):
             if index and level.threshold <= self.levels[index - 1].threshold:
                 problems.append(f"tiers.levels[{index}].threshold: must be greater than "
                                 f"tiers.levels[{index - 1}].threshold ({self.levels[index - 1].threshold})")
-        if problems:
-            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
-                                                                      "paths": problems})
+        _refuse_paths(problems)
         return self
 
     def level(self, code: str) -> TierLevel | None:
@@ -396,9 +400,7 @@ class ProgramDefinition(_Strict):
             if unknown:
                 problems.append(f"rules[{index}].when.segments: unknown segment {', '.join(map(repr, unknown))}; "
                                 f"define it under segments:")
-        if problems:
-            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
-                                                                      "paths": problems})
+        _refuse_paths(problems)
         return self
 
 
@@ -406,18 +408,14 @@ class ProgramDefinition(_Strict):
     def _stamp_cards_consistent(self) -> ProgramDefinition:
         codes = {reward.code for reward in self.rewards} if self.rewards is not None else None
         problems = stamp_card_problems(self.stamp_cards, self.rules, codes)
-        if problems:
-            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
-                                                                      "paths": problems})
+        _refuse_paths(problems)
         return self
 
     @model_validator(mode="after")
     def _bonus_rewards_known(self) -> ProgramDefinition:
         gifts = (self.bonuses.gifts() if self.bonuses else []) + (self.referrals.gifts() if self.referrals else [])
         problems = check_rewards(gifts, [r.code for r in self.rewards] if self.rewards is not None else None)
-        if problems:
-            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
-                                                                      "paths": problems})
+        _refuse_paths(problems)
         return self
 
     @model_validator(mode="after")
@@ -448,9 +446,7 @@ class ProgramDefinition(_Strict):
                 if unknown:
                     problems.append(f"tiers.levels[{index}].perks.reward_access: unknown reward "
                                     f"{', '.join(map(repr, unknown))}; list it under rewards:")
-        if problems:
-            raise PydanticCustomError("program_paths", "{summary}", {"summary": "; ".join(problems),
-                                                                      "paths": problems})
+        _refuse_paths(problems)
         return self
 
 

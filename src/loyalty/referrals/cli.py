@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from loyalty.cli.common import DatabaseOption, console, friendly_errors, use_database
+from loyalty.cli.common import DbOpt, console, friendly_errors, use_database
 from loyalty.db import session_scope
 from loyalty.timeutil import utcnow
 
 app = typer.Typer(help="Enrolment with referral codes and members' referrals (L13).", no_args_is_help=True)
 
-DbOpt = Annotated[str | None, DatabaseOption]
 
 
 @app.command("enrol")

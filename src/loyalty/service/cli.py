@@ -7,13 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loyalty.cli.common import DatabaseOption, console, friendly_errors, use_database
+from loyalty.cli.common import DbOpt, console, friendly_errors, use_database
 from loyalty.db import session_scope
 
 staff_app = typer.Typer(help="Staff members who handle tickets (agents, managers).", no_args_is_help=True)
 service_app = typer.Typer(help="Service desk settings and reports.", no_args_is_help=True)
 
-DbOpt = Annotated[str | None, DatabaseOption]
 
 
 @staff_app.command("add")

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
 import typer
 from rich.table import Table
 
-from loyalty.cli.common import DatabaseOption, console, friendly_errors, use_database
+from loyalty.cli.common import AtOpt, DbOpt, console, friendly_errors, use_database
 from loyalty.db import session_scope
 from loyalty.timeutil import as_utc, utcnow
 
 app = typer.Typer(help="Member tiers (the program file's tiers: section).", no_args_is_help=True)
 
-DbOpt = Annotated[str | None, DatabaseOption]
-AtOpt = Annotated[datetime | None, typer.Option("--at", help="as if it were this time (ISO, UTC if no offset)")]
 
 
 @app.command("show")
