@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -265,6 +266,15 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=err_console, transient=False)
 
 
+def _bar(progress: Progress, file: Path) -> Callable[[int, int], None]:
+    """The importer's progress callback, drawn as a rich bar."""
+    task = progress.add_task(f"importing {file.name}", total=None)
+
+    def on_rows(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+    return on_rows
+
+
 def _report(report: object, file: Path, max_errors: int) -> None:
     from loyalty.imports.service import BatchReport
 
@@ -291,7 +301,7 @@ def import_customers(
 
     use_database(database_url)
     with friendly_errors(), _progress() as progress:
-        report = import_customer_file(get_engine(), file, batch_size=batch_size, progress=progress)
+        report = import_customer_file(get_engine(), file, batch_size=batch_size, on_rows=_bar(progress, file))
     _report(report, file, max_errors)
     if report.rejected:
         raise typer.Exit(1)
@@ -310,7 +320,7 @@ def import_transactions(
     use_database(database_url)
     with friendly_errors(), _progress() as progress:
         report = import_transaction_file(get_engine(), file, create_customers=create_customers,
-                                         batch_size=batch_size, progress=progress)
+                                         batch_size=batch_size, on_rows=_bar(progress, file))
     _report(report, file, max_errors)
     if report.rejected:
         raise typer.Exit(1)

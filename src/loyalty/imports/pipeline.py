@@ -7,7 +7,6 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from rich.progress import Progress
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,8 @@ from loyalty.tiers import service as tiers
 from loyalty.timeutil import utcnow
 
 Row = TypeVar("Row")
+# Told after each committed batch: rows done so far, rows in the file (the CLI's bar, the web page's task).
+OnRows = Callable[[int, int], None]
 
 
 def count_lines(path: Path) -> int:
@@ -46,21 +47,23 @@ def _batches(path: Path, required: tuple[str, ...], known: tuple[str, ...],
 
 
 def _run(engine: Engine, path: Path, batches: Iterator[list[Row]],
-         work: Callable[[Session, list[Row]], BatchReport], progress: Progress | None) -> BatchReport:
+         work: Callable[[Session, list[Row]], BatchReport], on_rows: OnRows | None) -> BatchReport:
     total = BatchReport()
-    task = progress.add_task(f"importing {path.name}", total=count_lines(path)) if progress else None
+    rows_in_file = count_lines(path) if on_rows else 0
+    done = 0
     for number, batch in enumerate(batches, start=1):
         # Each batch commits on its own: memory stays constant, and a re-run skips what is done.
         total.add(run_in_transaction(engine, partial(work, batch=batch)))  # type: ignore[call-arg]
         if number & (number - 1) == 0:  # batches 1, 2, 4, 8, ...: statistics keep up with growth
             run_in_transaction(engine, refresh_statistics)
-        if progress is not None and task is not None:
-            progress.advance(task, len(batch))
+        done += len(batch)
+        if on_rows is not None:
+            on_rows(done, max(rows_in_file, done))
     return total
 
 
 def import_transaction_file(engine: Engine, path: Path, *, create_customers: bool = False,
-                            batch_size: int = 10_000, progress: Progress | None = None) -> BatchReport:
+                            batch_size: int = 10_000, on_rows: OnRows | None = None) -> BatchReport:
     with session_scope(engine) as session:
         tz = program_at(session).tz
     batches = _batches(path, csvrows.TRANSACTION_REQUIRED,
@@ -69,7 +72,7 @@ def import_transaction_file(engine: Engine, path: Path, *, create_customers: boo
 
     def work(session: Session, batch: list[csvrows.TransactionRow | csvrows.RowError]) -> BatchReport:
         return import_transactions(session, batch, create_customers=create_customers)
-    report = _run(engine, path, batches, work, progress)
+    report = _run(engine, path, batches, work, on_rows)
     with session_scope(engine) as session:
         # Imported purchases count toward tiers like live ones: upgrades for the window ending now,
         # set-based (the review handles downgrades, as for live sales).
@@ -79,11 +82,11 @@ def import_transaction_file(engine: Engine, path: Path, *, create_customers: boo
 
 
 def import_customer_file(engine: Engine, path: Path, *, batch_size: int = 5000,
-                         progress: Progress | None = None) -> BatchReport:
+                         on_rows: OnRows | None = None) -> BatchReport:
     with session_scope(engine) as session:
         tz = program_at(session).tz
     batches = _batches(path, (), csvrows.CUSTOMER_COLUMNS, partial(csvrows.parse_customer, tz=tz), batch_size)
 
     def work(session: Session, batch: list[csvrows.CustomerRow | csvrows.RowError]) -> BatchReport:
         return import_customers(session, batch)
-    return _run(engine, path, batches, work, progress)
+    return _run(engine, path, batches, work, on_rows)
