@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from loyalty.db import make_engine, session_factory
 from loyalty.migrations.runner import upgrade_to_head
@@ -228,7 +229,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--purchases", type=int, default=20_000)
     parser.add_argument("--sales", type=int, default=3_000, help="per program, in 5 interleaved rounds")
+    parser.add_argument("--write-program", type=Path, default=None, metavar="FILE",
+                        help="only write the full program (50 rules, 5 tiers, 10 stamp cards) as YAML, for "
+                             "benchmarks/earn_http.py --program")
     args = parser.parse_args()
+    if args.write_program is not None:
+        full = program(fifty_rules(member_conditions=True), cards=True, tiers=True)
+        args.write_program.write_text(yaml.safe_dump(full.model_dump(mode="json", exclude_none=True),
+                                                     allow_unicode=True, sort_keys=False), encoding="utf-8")
+        return
     purchases = random_purchases(args.purchases)
     articles = RuleEngine(load_program_file(DEFAULT_PROGRAM_FILE)[0])
     fifty = RuleEngine(program(fifty_rules(member_conditions=True)))

@@ -76,7 +76,8 @@ def give(
                         gift.reward, exc)
         else:
             session.execute(update(MemberBonus).where(MemberBonus.id == bonus_id).values(voucher_id=voucher.voucher_id))
-            given.append(effects.InstantReward("voucher", source, gift.name, voucher_id=voucher.voucher_id))
+            given.append(effects.InstantReward("voucher", source, gift.name, voucher_id=voucher.voucher_id,
+                                               voucher_code=voucher.code))
     return given
 
 

@@ -25,15 +25,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import insert_rows
+from loyalty.driver import DriverStatement
 from loyalty.errors import LoyaltyError
 from loyalty.ledger.repository import lock_member, read_balance
 from loyalty.models import Transaction
+from loyalty.models.base import UTCDateTime
 from loyalty.models.stamps import MemberStampCard, StampEvent
 from loyalty.programs.rules import MemberFacts
 from loyalty.programs.service import ActiveProgram
@@ -56,6 +58,7 @@ class CardReward:
     source: str
     name: str
     voucher_id: int
+    voucher_code: str
 
 
 def _lock(session: Session, customer_id: int) -> None:
@@ -88,12 +91,30 @@ def on_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[Ca
     return given
 
 
+def _finish_card() -> Any:
+    return (update(MemberStampCard).where(MemberStampCard.id == bindparam("card_row"))
+            .values(stamps=bindparam("card_stamps"), completed_at=bindparam("card_done", type_=UTCDateTime()),
+                    voucher_id=bindparam("card_voucher")))
+
+
+def _start_card() -> Any:
+    names = ("customer_id", "card_id", "card_no", "program_version", "target", "stamps", "voucher_id")
+    return insert(MemberStampCard).values(
+        **{name: bindparam(f"card_{name}") for name in names},
+        started_at=bindparam("card_started_at", type_=UTCDateTime()),
+        completed_at=bindparam("card_completed_at", type_=UTCDateTime()))
+
+
+# A full card is a sale in ten or so on a café's visit card: prebuilt, like the stamping itself.
+_FINISH_CARD = DriverStatement("complete stamp card", _finish_card)
+_START_CARD = DriverStatement("start stamp card", _start_card)
+
+
 def _complete(session: Session, program: ActiveProgram, card: Card, full: repository.OpenCard, customer_id: int,
               actor: str, now: datetime) -> list[CardReward]:
     """Completes a full card (and any full card after it) while its reward can be granted; the stamps left
     over start the next card."""
     given: list[CardReward] = []
-    new_rows: list[dict[str, object]] = []
     current_id: int | None = full.id
     card_no, target, total = full.card_no, full.target, full.stamps
     while total >= target:
@@ -102,25 +123,26 @@ def _complete(session: Session, program: ActiveProgram, card: Card, full: reposi
                                             actor=actor, now=now)
         except LoyaltyError:
             break  # no voucher can be granted now: the card stays full and open, the next stamp retries
-        given.append(CardReward(f"stamp_card:{card.id}", f"{card.name}: {voucher.reward_name}", voucher.voucher_id))
-        done = {"stamps": target, "completed_at": now, "voucher_id": voucher.voucher_id}
+        given.append(CardReward(f"stamp_card:{card.id}", f"{card.name}: {voucher.reward_name}", voucher.voucher_id,
+                                voucher.code))
         if current_id is not None:
-            session.execute(update(_C).where(_C.id == current_id).values(**done))
+            _FINISH_CARD.rows(session, {"card_row": current_id, "card_stamps": target, "card_done": now,
+                                        "card_voucher": voucher.voucher_id})
         else:
-            new_rows.append(_row(customer_id, card, card_no, target, program, now) | done)
+            _START_CARD.rows(session, _row(customer_id, card, card_no, target, program, now)
+                             | {"card_stamps": target, "card_completed_at": now, "card_voucher_id": voucher.voucher_id})
         total -= target
         current_id, card_no, target = None, card_no + 1, card.target
     if current_id is None:
-        new_rows.append(_row(customer_id, card, card_no, target, program, now)
-                        | {"stamps": total, "completed_at": None, "voucher_id": None})
-    insert_rows(session, MemberStampCard, new_rows)
+        _START_CARD.rows(session, _row(customer_id, card, card_no, target, program, now)
+                         | {"card_stamps": total, "card_completed_at": None, "card_voucher_id": None})
     return given
 
 
 def _row(customer_id: int, card: Card, card_no: int, target: int, program: ActiveProgram,
          now: datetime) -> dict[str, object]:
-    return {"customer_id": customer_id, "card_id": card.id, "card_no": card_no, "program_version": program.version,
-            "target": target, "started_at": now}
+    return {"card_customer_id": customer_id, "card_card_id": card.id, "card_card_no": card_no,
+            "card_program_version": program.version, "card_target": target, "card_started_at": now}
 
 
 # --- returns ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from loyalty.driver import DriverStatement
 from loyalty.models.base import UTCDateTime
 from loyalty.models.customers import Customer
 from loyalty.models.tiers import MemberTier
@@ -100,10 +101,16 @@ def note_metric(session: Session, metric: str, customer_id: int, start: datetime
                 end: datetime) -> tuple[str, int] | None:
     """Stores the member's qualifying value in their tier row: (stored tier, value), or None when the
     member has no tier row yet (their first purchase under tiers)."""
-    session.flush()  # Core below, past the ORM's autoflush: purchases added to the session must count
-    found = session.connection().execute(_note_metric_statement(metric), {
-        "tier_customer": customer_id, "tier_start": start, "tier_end": end}).one_or_none()
+    session.flush()  # driver level below, past the ORM's autoflush: purchases added to the session must count
+    found = _note_metric_driver(metric).one_or_none(session, {
+        "tier_customer": customer_id, "tier_start": start, "tier_end": end})
     return None if found is None else (str(found[0]), int(found[1]))
+
+
+@functools.cache
+def _note_metric_driver(metric: str) -> DriverStatement:
+    # Every sale under tiers runs it: at driver level, SQLAlchemy's per-call work was most of its CPU.
+    return DriverStatement(f"tier metric ({metric})", lambda: _note_metric_statement(metric))
 
 
 def metrics(metric: str, start: datetime, end: datetime) -> Select[int | None, int]:

@@ -67,6 +67,7 @@ class InstantReward:
     name: str
     points: int = 0
     voucher_id: int | None = None
+    voucher_code: str | None = None  # known when the voucher was just granted: the receipt needs no query
 
 
 def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[InstantReward]:
@@ -78,7 +79,7 @@ def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list
     if program.definition.stamp_cards:
         # Stamp cards (L5): decided in Python from the lines (no query when no card counts); a card
         # completed by this sale issues its reward's voucher, printed on the receipt.
-        given += [InstantReward("voucher", r.source, r.name, voucher_id=r.voucher_id)
+        given += [InstantReward("voucher", r.source, r.name, voucher_id=r.voucher_id, voucher_code=r.voucher_code)
                   for r in stamps.on_purchase(session, program, sale)]
     if program.definition.bonuses is not None or program.definition.referrals is not None:
         # First-purchase, birthday and instant bonuses (L6); the referrer's reward and the welcome (L13).
@@ -112,11 +113,11 @@ def rewards_out(session: Session, given: list[InstantReward]) -> list[InstantRew
     """The receipt lines for what a sale gave (voucher codes read in one query)."""
     if not given:
         return []
-    ids = [r.voucher_id for r in given if r.voucher_id is not None]
-    codes: dict[int, str] = {}
+    codes = {r.voucher_id: r.voucher_code for r in given if r.voucher_id is not None and r.voucher_code is not None}
+    ids = [r.voucher_id for r in given if r.voucher_id is not None and r.voucher_id not in codes]
     if ids:
         rows = session.execute(select(Voucher.id, Voucher.code).where(Voucher.id.in_(ids)))
-        codes = {id_: code for id_, code in rows}
+        codes |= {id_: code for id_, code in rows}
     return [InstantRewardOut(kind=r.kind, source=r.source, name=r.name, points=r.points,
                              voucher_code=codes.get(r.voucher_id) if r.voucher_id is not None else None)
             for r in given]

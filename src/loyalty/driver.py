@@ -1,0 +1,95 @@
+"""Core statements compiled once per dialect and run on the driver connection.
+
+For the few statements a sale runs every time (or often), SQLAlchemy's per-call work — building
+the expression, the compile-cache look-up, processing each parameter, wrapping the result — cost
+more CPU than the database's own work (profiled on the rules benchmark: a tier's metric UPDATE
+and a stamp card's completion each spent most of their time there). A `DriverStatement` keeps the
+statement written in SQLAlchemy (one definition for both databases, checked against the models)
+and skips that work at run time: the SQL text and parameter order are computed once per dialect,
+and each call is one cursor execute.
+
+What it does not do: result processing. Rows come back as the driver gives them (on SQLite a
+datetime is text), so these statements return ids, numbers and strings. Datetime parameters are
+converted as the UTCDateTime column type would (naive UTC text on SQLite). Listeners of the
+engine's `before_cursor_execute` event are told of each statement, as for any other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from loyalty.bulk import sqlite_datetime
+
+
+class _Compiled:
+    __slots__ = ("defaults", "order", "sql")
+
+    def __init__(self, sql: str, order: tuple[str, ...] | None, defaults: dict[str, Any]) -> None:
+        self.sql = sql
+        self.order = order  # positional parameter names (SQLite's qmark style); None: named (psycopg)
+        self.defaults = defaults  # values SQLAlchemy bound itself (literals in the expression)
+
+
+class DriverStatement:
+    """A statement built by `build` (once), compiled once per dialect, executed at driver level."""
+
+    def __init__(self, name: str, build: Callable[[], Executable]) -> None:
+        self.name = name
+        self._build = build
+        self._statement: Executable | None = None
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _for(self, dialect: Any) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is not None:
+            return found
+        with self._lock:
+            if self._statement is None:
+                self._statement = self._build()
+            compiled = self._statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            positional = tuple(compiled.positiontup) if compiled.positional else None
+            found = _Compiled(compiled.string, positional, dict(compiled.params))
+            self._compiled[dialect.name] = found
+        return found
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
+        """Runs the statement in the session's transaction; its rows (empty without RETURNING)."""
+        connection = session.connection()
+        dialect = connection.dialect
+        compiled = self._for(dialect)
+        values = compiled.defaults | params
+        arguments: Any
+        if compiled.order is None:
+            arguments = values
+        else:
+            arguments = [sqlite_datetime(v) if isinstance(v, datetime) else v
+                         for v in (values[name] for name in compiled.order)]
+        driver: Any = connection.connection.driver_connection
+        dbapi = dialect.loaded_dbapi
+        try:
+            cursor = driver.cursor()
+            try:
+                if connection._has_events or connection.engine._has_events:
+                    # Statement listeners (tracing, tests counting statements) still see it.
+                    connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, arguments, None,
+                                                              False)
+                cursor.execute(compiled.sql, arguments)
+                return list(cursor.fetchall()) if cursor.description is not None else []
+            finally:
+                cursor.close()
+        except dbapi.Error as exc:
+            # What SQLAlchemy would raise (IntegrityError, OperationalError...), so the writer's retries
+            # and the API's error mapping treat it the same.
+            raise DBAPIError.instance(self.name, None, exc, dbapi.Error, dialect=dialect) from exc
+
+    def one_or_none(self, session: Session, params: dict[str, Any]) -> Any | None:
+        found = self.rows(session, params)
+        return found[0] if found else None
