@@ -16,6 +16,7 @@ function init(args)
   min_customer, max_customer = tonumber(args[4]), tonumber(args[5])
   occurred_at, run_tag = args[6], args[7]
   idempotency = args[8] == "yes"
+  with_lines = args[9] == "yes"
   math.randomseed(os.time() * 1000 + thread_id)
   counter = 0
   statuses = {}
@@ -32,10 +33,24 @@ function request()
     -- What a careful POS sends: one key per sale, reused only on retries.
     headers["Idempotency-Key"] = pos_id
   end
+  local amount = math.random(50000, 2000000)
+  local lines = ""
+  if with_lines and counter % 3 == 0 then
+    -- 1-3 lines from 200 skus in 5 categories, as in benchmarks/rules.py
+    local categories = {"dairy", "bakery", "ice cream", "drinks", "snacks"}
+    local parts = {}
+    amount = 0
+    for _ = 1, math.random(1, 3) do
+      local quantity, price = math.random(1, 3), ({25000, 60000, 120000})[math.random(1, 3)]
+      amount = amount + quantity * price
+      table.insert(parts, string.format('{"sku":"SKU-%03d","category":"%s","quantity":%d,"unit_price":%d}',
+        math.random(0, 199), categories[math.random(1, 5)], quantity, price))
+    end
+    lines = ',"lines":[' .. table.concat(parts, ",") .. ']'
+  end
   local body = string.format(
-    '{"store_id":"%s","transaction_id":"%s","customer_id":%d,"occurred_at":"%s","amount":%d,"currency":"VND"}',
-    store_id, pos_id, math.random(min_customer, max_customer), occurred_at,
-    math.random(50000, 2000000))
+    '{"store_id":"%s","transaction_id":"%s","customer_id":%d,"occurred_at":"%s","amount":%d,"currency":"VND"%s}',
+    store_id, pos_id, math.random(min_customer, max_customer), occurred_at, amount, lines)
   return wrk.format("POST", "/v1/transactions", headers, body)
 end
 

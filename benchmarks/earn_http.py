@@ -41,6 +41,7 @@ from loyalty.db import make_engine, session_factory
 from loyalty.ledger.verify import verify
 from loyalty.migrations.runner import upgrade_to_head
 from loyalty.models import Customer, CustomerIdentity, MemberBalance, Transaction
+from loyalty.models.tiers import MemberTier
 from loyalty.programs.service import DEFAULT_PROGRAM_FILE, apply_program, load_program_file
 from loyalty.stores.service import StoreIn, create_store
 
@@ -85,12 +86,14 @@ class Fixture:
     database: str | None = None  # PostgreSQL database name, to find its backends' CPU use
 
 
-def populate(url: str, members: int) -> Fixture:
-    """The default program, a retail store, `members` members (bulk insert) and a store key."""
+def populate(url: str, members: int, program_file: Path = DEFAULT_PROGRAM_FILE) -> Fixture:
+    """The program (default: the articles'), a retail store, `members` members (bulk insert) and a store key.
+    Under a program with tiers every member starts with a base-tier row, as in a business that has
+    run the program for a while (otherwise the measured phase pays for first-time tier rows)."""
     engine = make_engine(url)
     now = datetime.now(UTC)
     with session_factory(engine)() as session:
-        definition, source = load_program_file(DEFAULT_PROGRAM_FILE)
+        definition, source = load_program_file(program_file)
         apply_program(session, definition, source, actor="benchmark", effective_from=datetime(2000, 1, 1, tzinfo=UTC))
         create_store(session, StoreIn(id=STORE_ID, name="Benchmark store", kind="retail", city="Hà Nội"))
         session.execute(insert(Customer), [
@@ -109,6 +112,11 @@ def populate(url: str, members: int) -> Fixture:
             {"customer_id": cid, "available": 0, "pending": 0, "held": 0, "owed": 0, "earned_total": 0}
             for cid in range(low, high + 1)
         ])
+        if definition.tiers is not None:
+            session.execute(insert(MemberTier), [
+                {"customer_id": cid, "tier": definition.tiers.levels[0].code, "since": now, "qualified_value": 0}
+                for cid in range(low, high + 1)
+            ])
         _, token = create_key(session, role="store", store_id=STORE_ID, name="benchmark POS")
         session.commit()
     if engine.dialect.name == "postgresql":
@@ -290,12 +298,14 @@ class Phase:
 
 
 def run_wrk(base: str, mode: str, fixture: Fixture, seconds: float, connections: int, threads: int,
-            tag: str, server_pids: list[int], timeout_s: int = 10, idempotency: bool = True) -> Phase:
+            tag: str, server_pids: list[int], timeout_s: int = 10, idempotency: bool = True,
+            lines: bool = False) -> Phase:
     """One bounded wrk run (`seconds` long, requests time out after `timeout_s`)."""
     occurred_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
                "-s", str(LUA), base, "--", mode, fixture.token, STORE_ID, str(fixture.min_customer),
-               str(fixture.max_customer), occurred_at, tag, "yes" if idempotency else "no"]
+               str(fixture.max_customer), occurred_at, tag, "yes" if idempotency else "no",
+               "yes" if lines else "no"]
     meter = CpuMeter(server_pids, fixture.database)
     meter.start()
     completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
@@ -417,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
                              "collapsed stacks go to this file")
     parser.add_argument("--no-idempotency-key", dest="idempotency", action="store_false",
                         help="send purchases without an Idempotency-Key header (only the POS id dedupes)")
+    parser.add_argument("--program", type=Path, default=DEFAULT_PROGRAM_FILE,
+                        help="program file to apply (default: the articles' program); e.g. the one "
+                             "`benchmarks/rules.py --write-program` writes, for the rule engine's cost")
+    parser.add_argument("--lines", action="store_true",
+                        help="a third of the purchases carry 1-3 lines (sku, category), as in benchmarks/rules.py")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite directory")
     args = parser.parse_args(argv)
@@ -431,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         url = fresh_database(args.database_url or f"sqlite:///{workdir / 'earn.db'}", workdir)
         started = time.monotonic()
         upgrade_to_head(url)
-        fixture = populate(url, args.members)
+        fixture = populate(url, args.members, args.program)
         setup_s = round(time.monotonic() - started, 1)
         tag = uuid.uuid4().hex[:8]
         phases: dict[str, Phase] = {}
@@ -439,18 +454,20 @@ def main(argv: list[str] | None = None) -> int:
             pids = worker_pids(process.pid, args.workers)
             every = [process.pid, *pids] if args.workers > 1 else pids
             phases["warmup_purchase"] = run_wrk(base, "purchase", fixture, args.warmup, args.connections,
-                                                args.threads, f"{tag}w", every, idempotency=args.idempotency)
+                                                args.threads, f"{tag}w", every, idempotency=args.idempotency,
+                                                lines=args.lines)
             phases["warmup_health"] = run_wrk(base, "health", fixture, max(2, args.warmup // 2), args.connections,
                                               args.threads, tag, every)
             phases["health"] = run_wrk(base, "health", fixture, args.duration, args.connections, args.threads,
                                        tag, every)
             phases["purchase"] = run_wrk(base, "purchase", fixture, args.duration, args.connections, args.threads,
-                                         f"{tag}m", every, idempotency=args.idempotency)
+                                         f"{tag}m", every, idempotency=args.idempotency, lines=args.lines)
             if args.profile:
                 spy = profile_worker(pids[0], max(5, args.duration - 2), args.profile)
                 time.sleep(0.5)
                 phases["profiled_purchase"] = run_wrk(base, "purchase", fixture, args.duration, args.connections,
-                                                      args.threads, f"{tag}p", every, idempotency=args.idempotency)
+                                                      args.threads, f"{tag}p", every, idempotency=args.idempotency,
+                                                      lines=args.lines)
                 spy.wait(timeout=120)
         server_log = (workdir / "server.log").read_text(errors="replace")
         health, purchase = phases["health"], phases["purchase"]
@@ -461,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             "database_url": make_url(url).render_as_string(),
             "members": args.members, "app": args.app, "workers": args.workers, "connections": args.connections,
             "wrk_threads": args.threads, "idempotency_key": args.idempotency,
+            "program": str(args.program), "lines": args.lines,
             "duration_s": args.duration, "warmup_s": args.warmup, "setup_s": setup_s,
             "phases": {name: asdict(phase) for name, phase in phases.items()},
             "earn_share_of_noop": round(share, 3),

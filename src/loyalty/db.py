@@ -104,7 +104,13 @@ def database_key(session: Session) -> str:
     """Identifies the database a session talks to, for per-database caches."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    return engine.url.render_as_string(hide_password=True)
+    key = _database_keys.get(engine)
+    if key is None:  # rendering the URL on every sale cost as much as the rule engine (profiled)
+        key = _database_keys[engine] = engine.url.render_as_string(hide_password=True)
+    return key
+
+
+_database_keys: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
