@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     mail_from: str | None = None
     # At most this many invitations are e-mailed per job run; the rest go out on the next runs.
     mail_invitations_per_run: int = Field(default=200, ge=1, le=10_000)
+    # The largest CSV the staff Imports page accepts (bytes); a bigger upload is refused (413) before
+    # any of it is imported. The CLI has no limit.
+    import_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
 
     @field_validator("database_url")
     @classmethod

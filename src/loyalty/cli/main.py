@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,6 +21,9 @@ from loyalty.service.cli import service_app, staff_app
 from loyalty.tiers.cli import app as tiers_app
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.web.cli import set_password
+
+if TYPE_CHECKING:
+    from loyalty.imports.service import BatchReport
 
 app = typer.Typer(help="Customer loyalty platform: customers, points ledger, API.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -290,6 +293,24 @@ def _report(report: object, file: Path, max_errors: int) -> None:
         err_console.print(f"... and {report.rejected - max_errors} more rejected rows")
 
 
+def _import_recorded(kind: str, file: Path, *, batch_size: int, create_customers: bool = False) -> BatchReport:
+    """Runs the import with a progress bar, recorded in the import history (started by "cli")."""
+    from loyalty.imports import history
+    from loyalty.imports.pipeline import run_recorded
+
+    if not file.is_file():
+        err_console.print(f"[red]error:[/red] {file}: no such file")
+        raise typer.Exit(2)
+    engine = get_engine()
+    with friendly_errors():
+        with session_scope(engine) as session:
+            run_id = history.start_run(session, kind=kind, file_name=file.name, size_bytes=file.stat().st_size,
+                                       started_by=history.CLI, create_customers=create_customers).id
+        with _progress() as progress:
+            return run_recorded(engine, run_id, kind, file, create_customers=create_customers,
+                                batch_size=batch_size, on_rows=_bar(progress, file))
+
+
 @import_app.command("customers")
 def import_customers(
     file: Path, database_url: DbOpt = None,
@@ -297,11 +318,8 @@ def import_customers(
     max_errors: Annotated[int, typer.Option(help="rejected rows to print")] = 50,
 ) -> None:
     """Import customers from CSV (phone,email,card,external_id,namespace,name,birthday,...)."""
-    from loyalty.imports.pipeline import import_customer_file
-
     use_database(database_url)
-    with friendly_errors(), _progress() as progress:
-        report = import_customer_file(get_engine(), file, batch_size=batch_size, on_rows=_bar(progress, file))
+    report = _import_recorded("customers", file, batch_size=batch_size)
     _report(report, file, max_errors)
     if report.rejected:
         raise typer.Exit(1)
@@ -315,12 +333,8 @@ def import_transactions(
     max_errors: Annotated[int, typer.Option(help="rejected rows to print")] = 50,
 ) -> None:
     """Import purchases and returns from CSV (transaction_id,store_id,customer,occurred_at,amount[,type,...])."""
-    from loyalty.imports.pipeline import import_transaction_file
-
     use_database(database_url)
-    with friendly_errors(), _progress() as progress:
-        report = import_transaction_file(get_engine(), file, create_customers=create_customers,
-                                         batch_size=batch_size, on_rows=_bar(progress, file))
+    report = _import_recorded("transactions", file, batch_size=batch_size, create_customers=create_customers)
     _report(report, file, max_errors)
     if report.rejected:
         raise typer.Exit(1)

@@ -5,6 +5,7 @@ from loyalty.models.base import Base
 from loyalty.models.bonuses import MemberBonus  # noqa: F401  (registers the bonus and referral tables)
 from loyalty.models.customers import Customer, CustomerIdentity, Store
 from loyalty.models.goals import MemberBadge  # noqa: F401  (registers the badges table)
+from loyalty.models.imports import ImportRun  # noqa: F401  (registers the import history tables)
 from loyalty.models.ledger import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
 from loyalty.models.portal import PortalLoginCode  # noqa: F401  (registers the member portal tables)
 from loyalty.models.programs import ProgramVersion
