@@ -115,8 +115,6 @@ def check_file(path: Path, kind: str) -> list[str]:
     except csvrows.CsvHeaderError as exc:
         # read_csv names the file by its path, which for an upload is a temporary file's.
         raise csvrows.CsvHeaderError(exc.detail.replace(f"{path}: ", "")) from None
-    finally:
-        lines.close()
     return list(header)
 
 

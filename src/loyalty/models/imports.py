@@ -1,4 +1,4 @@
-"""Import history: one row per CSV import (web page or CLI) and the rows it rejected, so a result outlives the process."""
+"""Import history: one row per CSV import (web or CLI) and the rows it rejected, so a result outlives the process."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "analyse": frozenset({"admin", "manager", "readonly"}),    # analytics pages and exports
     "program": frozenset({"admin", "manager", "readonly"}),    # see the program
     "change_program": frozenset({"admin"}),                    # upload, simulate and apply a program
+    "import": frozenset({"admin"}),                            # import customers and transactions from CSV
 }
 
 MAX_FAILURES = 5               # consecutive wrong passwords before the account locks

@@ -1,4 +1,4 @@
-"""The owner and staff screens at /staff: log in, home, customers, service, analytics, program."""
+"""The owner and staff screens at /staff: log in, home, customers, service, analytics, program, imports."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ errors.login_pages["/staff"] = "/staff/login"
 env.filters["local"] = local
 
 # Each module adds its pages to `router` when imported.
-from loyalty.web.staff import analytics, customers, home, login, program, service  # noqa: E402, F401
+from loyalty.web.staff import analytics, customers, home, imports, login, program, service  # noqa: E402, F401
