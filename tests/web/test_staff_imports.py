@@ -8,6 +8,7 @@ import io
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from loyalty.ledger.verify import verify
 from loyalty.models import Customer, CustomerIdentity, LedgerEntry, MemberBalance, Transaction
 from loyalty.models.imports import ImportRun
 from loyalty.web import tasks
+from loyalty.web.staff import imports as imports_view
 from tests.web.conftest import client_login
 from tests.web.helpers import ADMIN, MANAGER, Desk, make_desk
 
@@ -79,6 +81,23 @@ def imported(client: TestClient, token: str, kind: str, content: str, *, name: s
         assert 'role="progressbar"' in status and f'hx-get="{run_path}/status"' in status, status[:500]
         assert time.monotonic() < deadline, "the import did not finish"
         time.sleep(0.2)
+
+
+def slowed(monkeypatch: pytest.MonkeyPatch, batch_size: int = 20, pause: float = 0.3) -> None:
+    """Small batches with a pause after each, so the progress can be seen between them."""
+    real = imports_view.run_recorded
+
+    def slow(*args: Any, on_rows: Any = None, **kwargs: Any) -> Any:
+        def paced(done: int, total: int) -> None:
+            on_rows(done, total)
+            time.sleep(pause)
+        return real(*args, batch_size=batch_size, on_rows=paced, **kwargs)
+
+    monkeypatch.setattr(imports_view, "run_recorded", slow)
+
+
+def many_customers(n: int) -> str:
+    return "phone,name\n" + "".join(f"09130{i:05d},Khách {i}\n" for i in range(n))
 
 
 def figure(html: str, name: str) -> int:
@@ -201,3 +220,53 @@ def test_a_transactions_file_needs_its_columns(web_client: TestClient, session: 
     refused = upload(web_client, token, "transactions", CUSTOMERS)
     assert refused.status_code == 422 and "the header lacks transaction_id" in refused.text
     assert count(session, ImportRun) == 0 and count(session, Transaction) == 1
+
+
+def test_the_page_shows_rows_done_rate_and_time_left_while_it_runs(
+    web_client: TestClient, session: Session, desk: Desk, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slowed(monkeypatch)
+    token = client_login(web_client, ADMIN)
+    response = upload(web_client, token, "customers", many_customers(100))
+    run_path = response.headers["location"]
+    deadline = time.monotonic() + 60
+    while 'id="rows-done"' not in (status := web_client.get(run_path + "/status").text):
+        assert 'id="import-result"' not in status, "finished before any progress was seen"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    done = int(re.search(r'id="rows-done">([\d,]+)<', status).group(1))  # type: ignore[union-attr]
+    assert 20 <= done < 100 and re.search(r'id="rows-total">100<', status)
+    assert re.search(r'id="rate">[\d,]+<', status) and re.search(r'id="eta">about \d+ (s|min)', status)
+    assert 'aria-valuenow="' in status and "every 1s" in status
+    result = imported_result(web_client, run_path)
+    assert figure(result, "imported") == 100 and count(session, Customer) == 101
+
+
+def imported_result(client: TestClient, run_path: str) -> str:
+    deadline = time.monotonic() + 60
+    while 'id="import-result"' not in (status := client.get(run_path + "/status").text):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return status
+
+
+def test_a_body_without_content_length_is_cut_off_at_the_limit(web_client: TestClient, session: Session,
+                                                               desk: Desk, small_limit: int) -> None:
+    token = client_login(web_client, ADMIN)
+    boundary = "b0undary"
+
+    def body() -> Iterator[bytes]:
+        for name, value in (("csrf_token", token), ("kind", "customers")):
+            yield f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+               "Content-Type: text/csv\r\n\r\nphone,name\n").encode()
+        for _ in range(100):
+            yield "".join(f"09140{i:05d},Khách\n" for i in range(100)).encode()
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = web_client.post("/staff/imports", content=body(),
+                               headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413 and "LOYALTY_IMPORT_MAX_BYTES" in response.text
+    assert 'id="upload"' not in response.text  # refused while the body arrived, not after spooling all of it
+    assert count(session, ImportRun) == 0 and count(session, Customer) == 1
