@@ -32,7 +32,7 @@ from loyalty.web import tasks
 from loyalty.web.auth import StaffUser, require
 from loyalty.web.staff import router
 from loyalty.web.staff.common import engine_of, reading, writing
-from loyalty.web.templating import render
+from loyalty.web.templating import env, render
 
 Importer = Annotated[StaffUser, Depends(require("import"))]
 CHUNK = 1 << 20
@@ -189,6 +189,16 @@ def _spool(source: IO[bytes], limit: int) -> tuple[Path, int]:
         path.unlink(missing_ok=True)
         raise
     return path, size
+
+
+def who(started_by: str) -> str:
+    """"staff:3:lan@shop.vn" → "lan@shop.vn"; "cli" → "the command line"."""
+    if started_by == history.CLI:
+        return "the command line"
+    return started_by.split(":", 2)[-1]
+
+
+env.globals["import_started_by"] = who
 
 
 def _task_key(run_id: int) -> str:
