@@ -150,8 +150,9 @@ def run_recorded(engine: Engine, run_id: int, kind: str, path: Path, *, create_c
         else:
             report = import_transaction_file(engine, path, create_customers=create_customers, on_rows=progress,
                                              **sizes)
-    except Exception as exc:
-        detail = exc.detail if isinstance(exc, LoyaltyError) else f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # Ctrl-C in the CLI too: the run must not stay "running" for ever
+        detail = (exc.detail if isinstance(exc, LoyaltyError) else "interrupted" if isinstance(exc, KeyboardInterrupt)
+                  else f"{type(exc).__name__}: {exc}")
         run_in_transaction(engine, partial(_fail, run_id=run_id, error=detail))
         raise
     columns, fields = original_rows(path, [e.line for e in report.errors])
