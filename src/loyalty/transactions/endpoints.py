@@ -72,6 +72,7 @@ def create_purchase(data: PurchaseIn, principal: PosKey, write: WriteDep) -> Res
 # exceptions, so api/problems.py answers them as before.
 
 _PURCHASE_IN: TypeAdapter[PurchaseIn] = TypeAdapter(PurchaseIn)
+_MISSING = object()  # an empty body (JSON null is a value, and invalid)
 
 
 def _body_errors(exc: ValidationError) -> RequestValidationError:
@@ -82,7 +83,7 @@ def _parse_as_fastapi_does(content_type: str | None, body: bytes) -> tuple[Purch
                                                                              RequestValidationError | None]:
     """FastAPI's own body handling (fastapi/routing.py), for anything but well-formed JSON sent as
     application/json — so odd requests get exactly the answers they got before."""
-    value: Any = None
+    value: Any = _MISSING
     if body:
         is_json = False
         if content_type:
@@ -102,7 +103,7 @@ def _parse_as_fastapi_does(content_type: str | None, body: bytes) -> tuple[Purch
                                                "ctx": {"error": exc.msg}}], body=exc.doc) from exc
             except Exception as exc:
                 raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
-    if value is None:
+    if value is _MISSING:
         return None, RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
                                               "input": None}])
     try:
