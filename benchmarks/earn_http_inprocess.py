@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from earn_http import (  # the sibling benchmark's set-up (this directory is on sys.path)
     STORE_ID,
     Fixture,
+    analyze,
     code_version,
     cpu_ticks,
     database_version,
@@ -130,6 +131,7 @@ class Client:
 async def measure(app: Any, fixture: Fixture, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     client = Client(app, fixture, idempotency=args.idempotency, lines=args.lines)
     await client.round("purchase", args.warmup)  # caches, prepared statements, pools
+    analyze(args.url)  # statistics with sales in them, as in earn_http.py
     await client.round("health", args.warmup)
     rounds: dict[str, list[dict[str, float]]] = {"health": [], "purchase": []}
     for _ in range(args.rounds):
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         url = fresh_database(args.database_url or f"sqlite:///{workdir / 'earn.db'}", workdir)
         upgrade_to_head(url)
         fixture = populate(url, args.members, args.program)
+        args.url = url
         engine = make_engine(url)
         app = create_app(engine)
         rounds = asyncio.run(measure(app, fixture, args))
