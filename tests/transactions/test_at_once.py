@@ -22,6 +22,7 @@ from loyalty.transactions.schemas import PurchaseIn, ReturnIn
 from loyalty.transactions.service import purchase_out, record_purchase, record_purchase_at_once, register_return
 from tests.factories import make_customer, make_key, make_store, purchase_body
 from tests.readers import assert_ledger_ok, reading
+from tests.tiers.helpers import program_data
 from tests.transactions.test_hotpath import _history
 
 WHEN = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
@@ -176,7 +177,8 @@ def test_a_member_who_owes_points_is_left_to_the_general_path(session: Session, 
     {"rules": [{"id": "bday", "name": "Birthday", "when": {"birthday_month": True}, "give": {"bonus": 30}}]},
     {"rules": [{"id": "daily", "name": "Daily", "when": {"store_kinds": ["retail"]}, "give": {"bonus": 5},
                 "cap": {"per_member_per_day": 5}}]},
-], ids=["pending", "first purchase", "birthday", "counted cap"])
+    {"tiers": program_data()["tiers"]},
+], ids=["pending", "first purchase", "birthday", "counted cap", "tiers"])
 def test_programs_it_cannot_decide_alone_write_nothing(session: Session, engine: Engine,
                                                       changes: dict[str, Any]) -> None:
     make_store(session)
