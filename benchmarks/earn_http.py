@@ -6,8 +6,9 @@
 Creates the database afresh (a PostgreSQL database is dropped and re-created: its name must contain
 "bench"), migrates it, adds a retail store, 10,000 members and a store API key, starts uvicorn on
 127.0.0.1 and drives it with wrk (C, event-driven, keep-alive; a Lua script makes every purchase
-body unique). Phases, each bounded in time: warm-up, GET /v1/health, POST /v1/transactions, and
-optionally a profiled purchase phase (py-spy on one worker). Then `ledger verify` on the database.
+body unique), 32 connections by default. Phases, each bounded in time: warm-up (then ANALYZE on
+PostgreSQL), GET /v1/health, POST /v1/transactions, optionally a paced purchase phase (`--pace RATE`:
+latency below saturation) and a profiled one (py-spy on one worker). Then `ledger verify`.
 """
 
 from __future__ import annotations
