@@ -1,6 +1,8 @@
 -- wrk script for benchmarks/earn_http.py: POST /v1/transactions with random members and amounts and
 -- unique POS ids, or GET /v1/health; prints one JSON line of results when done.
 -- args: mode (purchase|health) token store_id min_customer max_customer occurred_at run_tag idempotency(yes|no)
+--       lines(yes|no) pace_ms (0: as fast as possible; else each connection waits about this long
+--       between a response and its next request, so the total rate is below saturation)
 
 local threads = {}
 local next_id = 1
@@ -17,6 +19,7 @@ function init(args)
   occurred_at, run_tag = args[6], args[7]
   idempotency = args[8] == "yes"
   with_lines = args[9] == "yes"
+  pace_ms = tonumber(args[10] or "0")
   math.randomseed(os.time() * 1000 + thread_id)
   counter = 0
   statuses = {}
@@ -52,6 +55,14 @@ function request()
     '{"store_id":"%s","transaction_id":"%s","customer_id":%d,"occurred_at":"%s","amount":%d,"currency":"VND"%s}',
     store_id, pos_id, math.random(min_customer, max_customer), occurred_at, amount, lines)
   return wrk.format("POST", "/v1/transactions", headers, body)
+end
+
+function delay()
+  -- Jittered (0.5 to 1.5 times) so that the connections do not fire in step.
+  if pace_ms > 0 then
+    return math.floor(pace_ms * (0.5 + math.random()))
+  end
+  return 0
 end
 
 function response(status, headers, body)

@@ -8,10 +8,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, cast
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -41,12 +42,19 @@ def read_session(request: Request) -> Iterator[Session]:
 ReadSession = Annotated[Session, Depends(read_session)]
 
 
-def _authenticate(engine: Engine, presented: str | None) -> Principal:
+def authenticate_key(engine: Engine, presented: str | None) -> Principal:
     session = session_factory(read_only_engine(engine))()
     try:
         return authenticate(session, presented)
     finally:
         session.close()
+
+
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key a request presents: `Authorization: Bearer ...` wins over `X-API-Key`."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_api_key
 
 
 # The dependencies below are async so that FastAPI runs them on the event loop: as sync functions
@@ -56,14 +64,12 @@ async def current_principal(
     authorization: Annotated[str | None, Header(description="Bearer lk_...")] = None,
     x_api_key: Annotated[str | None, Header(description="lk_... (alternative to Authorization)")] = None,
 ) -> Principal:
-    presented = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        presented = authorization[7:].strip()
+    presented = presented_key(authorization, x_api_key)
     principal = cached_principal(presented)
     if principal is not None:
         return principal
     # A key not seen lately is checked against the database off the event loop.
-    return await run_in_threadpool(_authenticate, _engine(request), presented)
+    return await run_in_threadpool(authenticate_key, _engine(request), presented)
 
 
 CurrentKey = Annotated[Principal, Depends(current_principal)]
@@ -71,16 +77,23 @@ CurrentKey = Annotated[Principal, Depends(current_principal)]
 
 def require_roles(*roles: str) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     async def check(principal: CurrentKey) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(f"a {principal.role} key cannot do this; it needs one of: {', '.join(roles)}")
-        return principal
+        return check_role(principal, roles)
     return check
+
+
+def check_role(principal: Principal, roles: tuple[str, ...]) -> Principal:
+    if principal.role not in roles:
+        raise Forbidden(f"a {principal.role} key cannot do this; it needs one of: {', '.join(roles)}")
+    return principal
+
+
+POS_ROLES = ("admin", "store")
 
 
 AdminKey = Annotated[Principal, Depends(require_roles("admin"))]
 AnyKey = Annotated[Principal, Depends(require_roles("admin", "store", "readonly"))]
 StaffKey = Annotated[Principal, Depends(require_roles("admin", "readonly"))]
-PosKey = Annotated[Principal, Depends(require_roles("admin", "store"))]
+PosKey = Annotated[Principal, Depends(require_roles(*POS_ROLES))]
 
 
 def check_store(principal: Principal, store_id: str | None) -> None:
@@ -96,6 +109,15 @@ class Outcome:
     headers: dict[str, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenOutcome:
+    """A response already written as JSON text (by the statement that did the work, see `run_at_once`)."""
+
+    status: int
+    body: str
+    headers: dict[str, str] | None = None
+
+
 def _fingerprint(method: str, path: str, payload: BaseModel | None) -> str:
     canonical = payload.model_dump_json() if payload is not None else ""
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
@@ -107,6 +129,15 @@ _IDEMPOTENCY = cast(Table, IdempotencyRecord.__table__)
 _RECALL = (select(_IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.response_status, _IDEMPOTENCY.c.response_body)
            .where(_IDEMPOTENCY.c.api_key_id == bindparam("api_key_id"), _IDEMPOTENCY.c.key == bindparam("key")))
 _REMEMBER = insert(_IDEMPOTENCY)
+_autocommit_engines: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """The engine's pool with every statement committed on its own (one per engine, made once)."""
+    found = _autocommit_engines.get(engine)
+    if found is None:
+        found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
 
 
 @dataclass
@@ -153,6 +184,40 @@ class Writer:
                     session.close()
         raise AssertionError("unreachable")
 
+    def run_at_once(
+        self, payload: BaseModel,
+        work: Callable[[Session, dict[str, Any] | None], WrittenOutcome | None],
+    ) -> Response | None:
+        """Tries the mutation as ONE autocommitted statement that also stores the Idempotency-Key's
+        record (`work` gets the record's values, or None without a key), saving the round trips of a
+        transaction and of the replay check. `work` answers None, or raises, having written nothing;
+        then this answers None and the caller takes `run`, which does everything in the usual order
+        (replay first, then the work) — so a replay, a reused key (409) and every error come from
+        the one general path. A retry whose key is already stored cannot be written at once: the
+        statement's record insert hits the unique key and nothing commits.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return None  # SQLite serialises writers anyway: its writes take `run`
+        remember = None
+        if self.idempotency_key:
+            remember = {"api_key_id": self.principal.key_id, "key": self.idempotency_key, "method": self.method,
+                        "path": self.path, "request_hash": _fingerprint(self.method, self.path, payload),
+                        "created_at": utcnow()}
+        session = session_factory(_autocommit(self.engine))()
+        try:
+            return self._written(work(session, remember))
+        except (LoyaltyError, DBAPIError):
+            return None
+        finally:
+            session.close()
+
+    @staticmethod
+    def _written(outcome: WrittenOutcome | None) -> Response | None:
+        if outcome is None:
+            return None
+        return Response(outcome.body, status_code=outcome.status, headers=outcome.headers,
+                        media_type="application/json")
+
     def _attempt(self, session: Session, fingerprint: str, work: Callable[[Session], Outcome]) -> JSONResponse:
         if self.idempotency_key:
             replay = self._replay(session, fingerprint)
@@ -187,12 +252,16 @@ async def writer(
     idempotency_key: Annotated[str | None, Header(
         description="any unique string (a UUID); retries with the same key get the first response")] = None,
 ) -> Writer:
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
+    check_idempotency_key(idempotency_key)
     return Writer(_engine(request), principal, request.method, request.url.path, idempotency_key)
 
 
 WriteDep = Annotated[Writer, Depends(writer)]
+
+
+def check_idempotency_key(idempotency_key: str | None) -> None:
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
 
 
 def idempotency_cutoff(hours: int) -> Any:

@@ -70,6 +70,13 @@ class InstantReward:
     voucher_code: str | None = None  # known when the voucher was just granted: the receipt needs no query
 
 
+def acts_on_purchases(program: ActiveProgram) -> bool:
+    """Whether `after_purchase` may do anything for this program's sales (the steps it checks)."""
+    definition = program.definition
+    return (definition.tiers is not None or bool(definition.stamp_cards) or definition.bonuses is not None
+            or definition.referrals is not None or bool(definition.goals))
+
+
 def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[InstantReward]:
     """Runs every feature's step for a newly written sale, in a fixed order, and stores what it gave."""
     given: list[InstantReward] = []

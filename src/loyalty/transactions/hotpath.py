@@ -17,6 +17,8 @@ tests/transactions/test_hotpath.py checks row for row that both paths write the 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -117,6 +119,82 @@ WITH member AS (
 SELECT (SELECT id FROM tx), (SELECT count(*) FROM member), b.available, b.pending, b.held, b.owed, b.earned_total
 FROM (SELECT 1) AS one LEFT JOIN balance AS b ON true
 """
+
+# The same sale as _PG_SALE, autocommitted on its own: the sale, its points, the receipt (built
+# here from the Python-made `head`, `middle` and `tail` around the new id and balance) and, when
+# the request has an Idempotency-Key, the key's record with that receipt — or nothing at all.
+# - The member's row is locked first, and only if it owes nothing: the balance UPDATE that follows
+#   then cannot miss (a sale without its points would commit), even when a return that makes the
+#   member owe commits in between (the lock re-checks `owed = 0` on the newest row version).
+# - A POS id already recorded (a retry, even one still in flight) inserts no transaction, so nothing
+#   else; a key already stored (or being stored) makes the record insert fail on its unique key,
+#   so the whole statement rolls back. Either way the caller takes the general path, which replays.
+# - The last SELECT turns "a transaction without a balance update" into an error (a cast that
+#   fails), which rolls the statement back: the lock makes it impossible; this keeps it so.
+_PG_SALE_AT_ONCE = """
+WITH member AS (
+    SELECT customer_id FROM member_balances WHERE customer_id = %(customer_id)s AND owed = 0 FOR UPDATE
+), tx AS (
+    INSERT INTO transactions (store_id, pos_transaction_id, kind, original_id, customer_id, occurred_at,
+                              amount, currency, points_earned, points_redeemed, returned_amount,
+                              points_reversed, points_restored, created_at)
+    SELECT %(store_id)s, %(pos_id)s, 'purchase', NULL, member.customer_id, %(occurred_at)s, %(amount)s,
+           %(currency)s, %(points)s, 0, 0, 0, 0, %(now)s
+    FROM member
+    ON CONFLICT (store_id, pos_transaction_id) DO NOTHING
+    RETURNING id
+), sale_lines AS (
+    INSERT INTO transaction_lines (transaction_id, line_no, sku, category, quantity, unit_price)
+    SELECT tx.id, l.line_no, l.sku, l.category, l.quantity, l.unit_price
+    FROM tx, jsonb_to_recordset(%(lines)s::jsonb) AS l(line_no int, sku text, category text, quantity int,
+                                                      unit_price bigint)
+), sale_awards AS (
+    INSERT INTO transaction_awards (transaction_id, award_no, rule_id, name, points)
+    SELECT tx.id, a.award_no, a.rule_id, a.name, a.points
+    FROM tx, jsonb_to_recordset(%(awards)s::jsonb) AS a(award_no int, rule_id text, name text, points bigint)
+), balance AS (
+    UPDATE member_balances
+    SET available = available + %(points)s, earned_total = earned_total + %(points)s
+    WHERE customer_id = %(customer_id)s AND owed = 0 AND EXISTS (SELECT 1 FROM tx)
+    RETURNING available, pending, held, owed
+), entry AS (
+    INSERT INTO ledger_entries (kind, customer_id, source_type, source_id, event, reason, actor,
+                                corrects_entry_id, transaction_id, created_at)
+    SELECT 'earn', %(customer_id)s, 'transaction', tx.id::text, 'earn', %(reason)s, %(actor)s, NULL, tx.id,
+           %(now)s
+    FROM tx, balance
+    WHERE %(points)s > 0
+    RETURNING id, transaction_id
+), postings AS (
+    INSERT INTO ledger_postings (entry_id, account, customer_id, amount)
+    SELECT entry.id, p.account, p.customer_id, p.amount
+    FROM entry, (VALUES ('issued', NULL::bigint, -%(points)s::bigint),
+                        ('available', %(customer_id)s::bigint, %(points)s::bigint)) AS p(account, customer_id, amount)
+), lot AS (
+    INSERT INTO point_lots (customer_id, entry_id, transaction_id, points, remaining, pending, earned_at,
+                            available_at, expires_at)
+    SELECT %(customer_id)s, entry.id, entry.transaction_id, %(points)s, %(points)s, false, %(earned_at)s,
+           %(available_at)s, %(expires_at)s
+    FROM entry
+), receipt AS (
+    SELECT %(head)s::text || tx.id || %(middle)s::text || b.available || ',"pending":' || b.pending
+           || ',"held":' || b.held || ',"owed":' || (-b.owed) || %(tail)s::text AS body
+    FROM tx, balance AS b
+)REMEMBER
+SELECT t.id, r.body, CASE WHEN t.id IS NOT NULL AND r.body IS NULL
+                    THEN ('sale ' || t.id || ' written without its balance update')::int END
+FROM (SELECT 1) AS one LEFT JOIN tx AS t ON true LEFT JOIN receipt AS r ON true
+"""
+_PG_REMEMBER = """, remembered AS (
+    INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, response_status, response_body,
+                                  created_at)
+    SELECT %(api_key_id)s, %(key)s, %(method)s, %(path)s, %(request_hash)s, %(status)s, receipt.body,
+           %(created_at)s
+    FROM receipt
+)
+"""
+_PG_SALE_AT_ONCE_KEYED = _PG_SALE_AT_ONCE.replace(")REMEMBER\n", ")" + _PG_REMEMBER)
+_PG_SALE_AT_ONCE = _PG_SALE_AT_ONCE.replace(")REMEMBER\n", ")\n")
 
 _SQLITE_TRANSACTION = (
     "INSERT INTO transactions (store_id, pos_transaction_id, kind, original_id, customer_id, occurred_at, amount, "
@@ -264,3 +342,54 @@ def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
         return SaleWritten(Outcome.WRITTEN, transaction_id, balance)
     finally:
         cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The response body around what only the statement knows: `head` + id + `middle` + available
+    + pending, held, owed + `tail` (JSON text made by the caller)."""
+
+    head: str
+    middle: str
+    tail: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenAtOnce:
+    transaction_id: int
+    body: str  # the receipt, as stored with the Idempotency-Key
+
+
+def write_sale_at_once(session: Session, sale: SimpleSale, receipt: Receipt,
+                       remember: Mapping[str, Any] | None) -> WrittenAtOnce | None:
+    """PostgreSQL only, on an AUTOCOMMIT session: writes and commits the sale, and the Idempotency-Key
+    record `remember` (its values but the response's) with the receipt; answers the receipt, or None
+    when nothing was written (unknown member, a member who owes points, a recorded POS id).
+    Raises (writing nothing) when the key is already stored."""
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    dbapi = connection.dialect.loaded_dbapi
+    params: dict[str, Any] = {
+        "customer_id": sale.customer_id, "store_id": sale.store_id, "pos_id": sale.pos_transaction_id,
+        "occurred_at": sale.occurred_at, "amount": sale.amount, "currency": sale.currency, "points": sale.points,
+        "now": sale.now, "reason": sale.reason, "actor": sale.actor, "earned_at": sale.earned_at,
+        "available_at": sale.available_at, "expires_at": sale.expires_at,
+        "lines": json.dumps([{"line_no": n, "sku": line.sku, "category": line.category, "quantity": line.quantity,
+                              "unit_price": line.unit_price} for n, line in enumerate(sale.lines, start=1)]),
+        "awards": json.dumps([{"award_no": n, "rule_id": a.rule_id, "name": a.name, "points": a.points}
+                              for n, a in enumerate(sale.awards, start=1)]),
+        "head": receipt.head, "middle": receipt.middle, "tail": receipt.tail,
+    }
+    statement = _PG_SALE_AT_ONCE
+    if remember is not None:
+        params |= remember
+        params["status"] = receipt.status
+        statement = _PG_SALE_AT_ONCE_KEYED
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(statement, params)
+            transaction_id, body, _ = cursor.fetchone()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance("sale at once", None, exc, dbapi.Error, dialect=connection.dialect) from exc
+    return None if body is None else WrittenAtOnce(transaction_id, body)

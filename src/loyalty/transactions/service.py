@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -192,6 +196,57 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
         owed_settled=settled, balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
         instant_rewards=effects.rewards_out(session, given),
     ), replayed=False)
+
+
+def at_once_program(program: ActiveProgram) -> bool:
+    """Whether a program's simple sales are decided in Python alone, before anything is read or
+    written: no rule needs member facts (read, some under lock), no counted cap or budget, and
+    nothing happens after the sale (tiers, stamps, bonuses, referrals, goals)."""
+    return not (program.earn.needs_member or program.earn.counted_caps or effects.acts_on_purchases(program))
+
+
+_JSON_TIME = TypeAdapter(datetime)
+
+
+def record_purchase_at_once(session: Session, data: PurchaseIn, *, actor: str,
+                            remember: Mapping[str, Any] | None) -> hotpath.WrittenAtOnce | None:
+    """The common sale as one autocommitted statement on PostgreSQL (`session` must be AUTOCOMMIT),
+    with the Idempotency-Key's record `remember` and the response written by it: the new id and the
+    response's JSON, or None having written nothing when the sale is not provably what `record_purchase` would write
+    in the same way (see at_once_program; a member who owes points, a recorded POS id, points paid,
+    pending points, an anonymous sale). Errors raise, writing nothing.
+    tests/transactions/test_at_once.py checks both write the same rows and answer the same."""
+    if (data.customer_id is None or data.hold_id is not None or data.redeem_points
+            or session.get_bind().dialect.name != "postgresql"):
+        return None
+    now = utcnow()
+    check_moment(data.occurred_at, now)
+    occurred_at = as_utc(data.occurred_at)
+    kind = store_kind(session, data.store_id)
+    program = program_at(session, occurred_at)
+    earned_at = min(occurred_at, now)
+    if (data.currency != program.definition.currency or not at_once_program(program)
+            or program.available_at(earned_at) > now):
+        return None
+    earned = _earned(program, kind, data, 0, None)
+    breakdown = [{"rule_id": a.rule_id, "name": a.name, "points": a.points} for a in earned.breakdown]
+    receipt = hotpath.Receipt(
+        head='{"id":',
+        middle=(f',"store_id":{_json(data.store_id)},"transaction_id":{_json(data.transaction_id)},'
+                f'"customer_id":{data.customer_id},"occurred_at":{_JSON_TIME.dump_json(occurred_at).decode()},'
+                f'"amount":{data.amount},"currency":{_json(data.currency)},"points_earned":{earned.points},'
+                '"points_redeemed":0,"redeemed_value":0,"owed_settled":0,"balance":{"available":'),
+        tail=f'}},"points_breakdown":{_json(breakdown)},"instant_rewards":[]}}',
+        status=201)
+    return hotpath.write_sale_at_once(session, hotpath.SimpleSale(
+        store_id=data.store_id, pos_transaction_id=data.transaction_id, customer_id=data.customer_id,
+        occurred_at=occurred_at, amount=data.amount, currency=data.currency, points=earned.points, lines=data.lines,
+        awards=earned.breakdown, reason=_earn_reason(data), actor=actor, now=now, earned_at=earned_at,
+        available_at=program.available_at(earned_at), expires_at=program.expires_at(earned_at)), receipt, remember)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _record_simple_sale(
