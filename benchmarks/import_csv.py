@@ -4,7 +4,10 @@
 
 Generates a file with the demo generator (fixed seed), imports it into a fresh database with
 the same pipeline as `loyalty import`, imports it a second time (must change nothing), verifies
-the ledger, and prints rows/s for each step.
+the ledger, and prints for each step rows/s (wall clock) and rows per CPU-second: this
+process's CPU (time.process_time) plus, on PostgreSQL, the CPU of the benchmark database's
+server backends (utime + stime from /proc/<pid>/stat, so the server must run on this machine).
+The machine is shared, so rows per CPU-second is the figure to compare between runs.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import os
 import time
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from loyalty.db import make_engine, session_scope
 from loyalty.demo.generator import generate, write_csv
@@ -38,6 +42,29 @@ def fresh_database(url: str) -> None:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     upgrade_to_head(url)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(engine: Engine) -> dict[int, float]:
+    """CPU seconds so far of each server process connected to the benchmark database (PostgreSQL)."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
+        seconds: dict[int, float] = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # not on this machine, or gone
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
+    return seconds
+
+
+def server_seconds(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def main() -> None:
@@ -72,11 +99,20 @@ def main() -> None:
         ("transactions again", lambda: import_transaction_file(engine, transactions_csv,
                                                                batch_size=args.batch_size)),
     ):
+        server_before = backend_cpu(engine)
+        cpu_started = time.process_time()
         started = time.perf_counter()
         report = run()
         seconds = time.perf_counter() - started
+        client_cpu = time.process_time() - cpu_started
+        server_cpu = server_seconds(server_before, backend_cpu(engine))
+        cpu = client_cpu + server_cpu
         results[f"{label} rows/s"] = report.rows / seconds
-        print(f"{label:20s} {report.rows:>10,} rows in {seconds:6.1f} s = {report.rows / seconds:>9,.0f} rows/s "
+        results[f"{label} rows/cpu-s"] = report.rows / cpu
+        results[f"{label} client cpu-s"] = client_cpu
+        results[f"{label} server cpu-s"] = server_cpu
+        print(f"{label:20s} {report.rows:>10,} rows in {seconds:6.1f} s = {report.rows / seconds:>9,.0f} rows/s; "
+              f"CPU {client_cpu:.1f} s here + {server_cpu:.1f} s server = {report.rows / cpu:>9,.0f} rows/CPU-s "
               f"({report.imported:,} imported, {report.skipped:,} skipped, {report.rejected:,} rejected)")
     with session_scope(engine) as session:
         ok = all(r.ok for r in verify(session))
