@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -40,10 +40,11 @@ def count_lines(path: Path) -> int:
 
 
 def _batches(path: Path, required: tuple[str, ...], known: tuple[str, ...],
-             parse: Callable[[int, dict[str, str]], Row], size: int) -> Iterator[list[Row]]:
-    lines = csvrows.read_csv(path)
-    _, header = next(lines)
+             parser: Callable[[Sequence[str]], Callable[[int, Sequence[str]], Row]],
+             size: int) -> Iterator[list[Row]]:
+    header, lines = csvrows.read_rows(path)
     csvrows.check_header(header, required, known)
+    parse = parser(header)  # reads each row's values by column position, not through a dict
     batch: list[Row] = []
     for line, row in lines:
         batch.append(parse(line, row))
@@ -74,7 +75,7 @@ def import_transaction_file(engine: Engine, path: Path, *, create_customers: boo
                             batch_size: int = 10_000, on_rows: OnRows | None = None) -> BatchReport:
     with session_scope(engine) as session:
         tz = program_at(session).tz
-    batches = _batches(path, *COLUMNS["transactions"], partial(csvrows.parse_transaction, tz=tz), batch_size)
+    batches = _batches(path, *COLUMNS["transactions"], partial(csvrows.TransactionParser, tz=tz), batch_size)
 
     def work(session: Session, batch: list[csvrows.TransactionRow | csvrows.RowError]) -> BatchReport:
         return import_transactions(session, batch, create_customers=create_customers)
@@ -91,7 +92,7 @@ def import_customer_file(engine: Engine, path: Path, *, batch_size: int = 5000,
                          on_rows: OnRows | None = None) -> BatchReport:
     with session_scope(engine) as session:
         tz = program_at(session).tz
-    batches = _batches(path, *COLUMNS["customers"], partial(csvrows.parse_customer, tz=tz), batch_size)
+    batches = _batches(path, *COLUMNS["customers"], partial(csvrows.customer_parser, tz=tz), batch_size)
 
     def work(session: Session, batch: list[csvrows.CustomerRow | csvrows.RowError]) -> BatchReport:
         return import_customers(session, batch)

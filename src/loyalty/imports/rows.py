@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -90,6 +90,26 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield reader.line_num, row
 
 
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header, then (line number, values) lazily: plain lists, no dict per row.
+
+    Blank lines are skipped and line numbers count physical lines, as with csv.DictReader.
+    """
+    handle = path.open(newline="", encoding="utf-8-sig")
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        handle.close()
+        raise CsvHeaderError(f"{path}: the file is empty")
+
+    def lines() -> Iterator[tuple[int, list[str]]]:
+        with handle:
+            for values in reader:
+                if values:
+                    yield reader.line_num, values
+    return header, lines()
+
+
 class _RowInvalid(Exception):
     pass
 
@@ -133,34 +153,80 @@ def check_header(header: Iterable[str], required: Iterable[str], known: Iterable
         raise CsvHeaderError(f"line 1: unknown column(s) {', '.join(unknown)}; expected {', '.join(known)}")
 
 
-def parse_transaction(line: int, row: dict[str, str], tz: ZoneInfo) -> TransactionRow | RowError:
-    try:
-        amount_text = _text(row, "amount", required=True) or ""
+def _field(values: Sequence[str], index: int, name: str, *, required: bool = False,
+           limit: int = 200) -> str | None:
+    value = values[index].strip() if 0 <= index < len(values) else ""
+    if not value:
+        if required:
+            raise _RowInvalid(f"{name} is empty")
+        return None
+    if len(value) > limit:
+        raise _RowInvalid(f"{name} is longer than {limit} characters")
+    return value
+
+
+class TransactionParser:
+    """Parses transaction rows of a file with `header` by column position (the import's hot path)."""
+
+    __slots__ = ("_amount", "_currency", "_customer", "_occurred_at", "_original", "_store", "_transaction",
+                 "_type", "tz")
+
+    def __init__(self, header: Sequence[str], tz: ZoneInfo) -> None:
+        position = {name: index for index, name in enumerate(header)}  # a repeated column: the last wins
+        self.tz = tz
+        self._transaction = position.get("transaction_id", -1)
+        self._store = position.get("store_id", -1)
+        self._customer = position.get("customer", -1)
+        self._occurred_at = position.get("occurred_at", -1)
+        self._amount = position.get("amount", -1)
+        self._type = position.get("type", -1)
+        self._original = position.get("original_transaction_id", -1)
+        self._currency = position.get("currency", -1)
+
+    def __call__(self, line: int, values: Sequence[str]) -> TransactionRow | RowError:
         try:
-            amount = int(amount_text.replace("_", ""))
-        except ValueError:
-            raise _RowInvalid(f"amount {amount_text!r} is not a whole number") from None
-        if amount < 0:
-            raise _RowInvalid("amount is negative; record a return with type=return instead")
-        kind = (_text(row, "type") or "purchase").lower()
-        if kind not in ("purchase", "return"):
-            raise _RowInvalid(f"type {kind!r} is not purchase or return")
-        original = _text(row, "original_transaction_id", limit=64)
-        if kind == "return" and original is None:
-            raise _RowInvalid("a return needs original_transaction_id")
-        if kind == "return" and amount == 0:
-            raise _RowInvalid("a return needs a positive amount")
-        currency = (_text(row, "currency") or "VND").upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise _RowInvalid(f"currency {currency!r} is not a 3-letter code")
-        return TransactionRow(
-            line=line, transaction_id=_text(row, "transaction_id", required=True, limit=64) or "",
-            store_id=_text(row, "store_id", required=True, limit=32) or "", customer=_text(row, "customer"),
-            occurred_at=_moment(_text(row, "occurred_at", required=True) or "", tz, "occurred_at"),
-            amount=amount, currency=currency, type=kind, original_transaction_id=original,
-        )
-    except _RowInvalid as exc:
-        return RowError(line, str(exc))
+            amount_text = _field(values, self._amount, "amount", required=True) or ""
+            try:
+                amount = int(amount_text.replace("_", ""))
+            except ValueError:
+                raise _RowInvalid(f"amount {amount_text!r} is not a whole number") from None
+            if amount < 0:
+                raise _RowInvalid("amount is negative; record a return with type=return instead")
+            kind = (_field(values, self._type, "type") or "purchase").lower()
+            if kind not in ("purchase", "return"):
+                raise _RowInvalid(f"type {kind!r} is not purchase or return")
+            original = _field(values, self._original, "original_transaction_id", limit=64)
+            if kind == "return" and original is None:
+                raise _RowInvalid("a return needs original_transaction_id")
+            if kind == "return" and amount == 0:
+                raise _RowInvalid("a return needs a positive amount")
+            currency = (_field(values, self._currency, "currency") or "VND").upper()
+            if len(currency) != 3 or not currency.isalpha():
+                raise _RowInvalid(f"currency {currency!r} is not a 3-letter code")
+            return TransactionRow(
+                line=line, transaction_id=_field(values, self._transaction, "transaction_id", required=True,
+                                                 limit=64) or "",
+                store_id=_field(values, self._store, "store_id", required=True, limit=32) or "",
+                customer=_field(values, self._customer, "customer"),
+                occurred_at=_moment(_field(values, self._occurred_at, "occurred_at", required=True) or "",
+                                    self.tz, "occurred_at"),
+                amount=amount, currency=currency, type=kind, original_transaction_id=original,
+            )
+        except _RowInvalid as exc:
+            return RowError(line, str(exc))
+
+
+def parse_transaction(line: int, row: dict[str, str], tz: ZoneInfo) -> TransactionRow | RowError:
+    """One row given as a dict (the file path goes through TransactionParser)."""
+    return TransactionParser(list(row), tz)(line, ["" if v is None else v for v in row.values()])
+
+
+def customer_parser(header: Sequence[str], tz: ZoneInfo) -> Callable[[int, Sequence[str]], CustomerRow | RowError]:
+    names = list(header)
+
+    def parse(line: int, values: Sequence[str]) -> CustomerRow | RowError:
+        return parse_customer(line, dict(zip(names, values, strict=False)), tz)
+    return parse
 
 
 def parse_customer(line: int, row: dict[str, str], tz: ZoneInfo) -> CustomerRow | RowError:
