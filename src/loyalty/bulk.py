@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -65,6 +65,54 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
     placeholders = ", ".join("?" for _ in columns)
     session.connection().exec_driver_sql(
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", tuples)
+
+
+def insert_tuples(session: Session, model: type[Base], columns: Sequence[str],
+                  rows: Sequence[tuple[Any, ...]]) -> None:
+    """insert_rows for callers that already hold each row as a tuple in `columns` order.
+
+    No dict per row: executemany on SQLite (datetimes converted in place), COPY on PostgreSQL
+    with the columns' types declared, so psycopg dumps each value without guessing its type.
+    """
+    if not rows:
+        return
+    table = _table(model)
+    names = ", ".join(columns)
+    if session.get_bind().dialect.name == "postgresql":
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        types = [_pg_type(table.c[name].type) for name in columns]
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+        return
+    converters = [(index, conv) for index, name in enumerate(columns)
+                  if (conv := _sqlite_converter(table.c[name].type)) is not None]
+    if converters:
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, conv in converters:
+                values[index] = conv(values[index])
+            converted.append(tuple(values))
+        rows = converted
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)})", list(rows))
+
+
+def _pg_type(column_type: Any) -> str:
+    if isinstance(column_type, UTCDateTime):
+        return "timestamptz"
+    try:
+        python_type = column_type.python_type
+    except NotImplementedError:
+        return "text"
+    if python_type is bool:
+        return "bool"
+    if python_type is int:
+        return "int8"
+    return "text"
 
 
 def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:

@@ -8,6 +8,7 @@ file imported twice changes nothing the second time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,7 +16,7 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from loyalty.bulk import allocate_ids, insert_rows
+from loyalty.bulk import allocate_ids, insert_rows, insert_tuples
 from loyalty.customers.identities import (
     guess_identity,
     normalise_card,
@@ -27,7 +28,7 @@ from loyalty.customers.repository import find_many
 from loyalty.errors import LoyaltyError
 from loyalty.imports.rows import CustomerRow, RowError, TransactionRow
 from loyalty.ledger import service as ledger
-from loyalty.ledger.repository import EntrySpec, insert_entries, insert_lots
+from loyalty.ledger.repository import Earning, EntrySpec, insert_earnings, insert_entries
 from loyalty.models import (
     Base,
     Customer,
@@ -198,28 +199,49 @@ def _resolve_customers(
     return resolved, bad
 
 
-def _already_recorded(session: Session, keys: list[tuple[str, str]], chunk: int = 900) -> set[tuple[str, str]]:
-    by_store: dict[str, list[str]] = {}
-    for store_id, pos_id in keys:
-        by_store.setdefault(store_id, []).append(pos_id)
-    found: set[tuple[str, str]] = set()
-    for store_id, pos_ids in by_store.items():
-        for start in range(0, len(pos_ids), chunk):
-            found.update(session.execute(
-                select(Transaction.store_id, Transaction.pos_transaction_id)
-                .where(Transaction.store_id == store_id,
-                       Transaction.pos_transaction_id.in_(pos_ids[start:start + chunk]))).all())
-    return found
+_RECORDED_SQLITE = text(
+    # json_each drives the loop (CROSS JOIN fixes the order): one probe of the pos_id index per key.
+    "SELECT t.store_id, t.pos_transaction_id FROM json_each(:keys) AS k CROSS JOIN transactions AS t "
+    "WHERE t.store_id = json_extract(k.value, '$[0]') AND t.pos_transaction_id = json_extract(k.value, '$[1]')")
+_RECORDED_POSTGRESQL = text(
+    "SELECT t.store_id, t.pos_transaction_id FROM unnest(CAST(:stores AS text[]), CAST(:pos_ids AS text[])) "
+    "AS k(store_id, pos_id) JOIN transactions AS t ON t.store_id = k.store_id AND t.pos_transaction_id = k.pos_id")
 
 
-def _insert_transactions(session: Session, values: list[dict[str, object]]) -> dict[tuple[str, str], int]:
+def _already_recorded(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (store, POS id) pairs are recorded already: one statement with the batch's keys as
+    one parameter (a JSON array on SQLite, two arrays on PostgreSQL), not an IN list per store."""
+    if not keys:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        result = session.execute(_RECORDED_POSTGRESQL, {"stores": [k[0] for k in keys],
+                                                        "pos_ids": [k[1] for k in keys]})
+    else:
+        result = session.execute(_RECORDED_SQLITE, {"keys": json.dumps(keys)})
+    return {(store_id, pos_id) for store_id, pos_id in result}
+
+
+_PURCHASE_COLUMNS = ("id", "store_id", "pos_transaction_id", "kind", "customer_id", "occurred_at", "amount",
+                     "currency", "points_earned", "points_redeemed", "returned_amount", "points_reversed",
+                     "points_restored", "created_at")
+
+
+def _insert_purchases(
+    session: Session, purchases: list[TransactionRow], customer_ids: list[int | None], points: list[int],
+    now: datetime,
+) -> dict[tuple[str, str], int]:
     """Inserts the sales not recorded yet; returns their new ids by (store, POS id)."""
-    if not values:
+    if not purchases:
         return {}
-    done = _already_recorded(session, [(str(v["store_id"]), str(v["pos_transaction_id"])) for v in values])
-    fresh = [v for v in values if (v["store_id"], v["pos_transaction_id"]) not in done]
-    ids = _insert_with_ids(session, Transaction, fresh)
-    return {(str(v["store_id"]), str(v["pos_transaction_id"])): i for v, i in zip(fresh, ids, strict=True)}
+    done = _already_recorded(session, [(r.store_id, r.transaction_id) for r in purchases])
+    fresh = [(r, cid, p) for r, cid, p in zip(purchases, customer_ids, points, strict=True)
+             if (r.store_id, r.transaction_id) not in done]
+    ids = allocate_ids(session, Transaction, len(fresh))
+    insert_tuples(session, Transaction, _PURCHASE_COLUMNS, [
+        (tx_id, r.store_id, r.transaction_id, "purchase", cid, as_utc(r.occurred_at), r.amount, r.currency, p,
+         0, 0, 0, 0, now)
+        for (r, cid, p), tx_id in zip(fresh, ids, strict=True)])
+    return {(r.store_id, r.transaction_id): tx_id for (r, _, _), tx_id in zip(fresh, ids, strict=True)}
 
 
 def _program_index(programs: list[ActiveProgram], moments: np.ndarray) -> np.ndarray:
@@ -392,17 +414,11 @@ def import_transactions(
     customer_ids = [customers.get(r.customer) if r.customer else None for r in purchases]
     points, awards = _score(session, programs, version, purchases, kinds, customer_ids)
 
-    new_ids = _insert_transactions(session, [
-        {"store_id": r.store_id, "pos_transaction_id": r.transaction_id, "kind": "purchase",
-         "customer_id": cid, "occurred_at": as_utc(r.occurred_at), "amount": r.amount, "currency": r.currency,
-         "points_earned": int(p), "points_redeemed": 0, "returned_amount": 0, "points_reversed": 0,
-         "points_restored": 0, "created_at": now}
-        for r, cid, p in zip(purchases, customer_ids, points.tolist(), strict=True)
-    ])
+    new_ids = _insert_purchases(session, purchases, customer_ids, points.tolist(), now)
     report.imported += len(new_ids)
     report.skipped += len(purchases) - len(new_ids)
     line_rows = []
-    award_rows: list[dict[str, object]] = []
+    award_rows: list[tuple[int, int, str, str, int]] = []
     earnings: list[tuple[TransactionRow, int, int, ActiveProgram, int]] = []
     for row, cid, pts, vidx in zip(purchases, customer_ids, points.tolist(), version.tolist(), strict=True):
         tx_id = new_ids.get((row.store_id, row.transaction_id))
@@ -414,12 +430,12 @@ def import_transactions(
         if cid is not None and pts > 0:
             earnings.append((row, tx_id, cid, programs[vidx], pts))
             report.points += pts
-        award_rows.extend({"transaction_id": tx_id, "award_no": n, "rule_id": a.rule_id, "name": a.name,
-                           "points": a.points} for n, a in enumerate(awards.get(row.line, ()), start=1))
+        award_rows.extend((tx_id, n, a.rule_id, a.name, a.points) for n, a in enumerate(awards.get(row.line, ()), start=1))
     if line_rows:
         insert_rows(session, TransactionLine, line_rows)
     if award_rows:
-        insert_rows(session, TransactionAward, award_rows)
+        insert_tuples(session, TransactionAward, ("transaction_id", "award_no", "rule_id", "name", "points"),
+                      award_rows)
     _post_earnings(session, earnings, actor=actor, now=now)
     recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in returns])
     report.skipped += sum(1 for r in returns if (r.store_id, r.transaction_id) in recorded)
@@ -438,8 +454,7 @@ def _post_earnings(
     member_ids = sorted({cid for _, _, cid, _, _ in earnings})
     owing = set(session.scalars(select(MemberBalance.customer_id).where(
         MemberBalance.customer_id.in_(member_ids), MemberBalance.owed < 0)))
-    specs: list[EntrySpec] = []
-    lots: list[dict[str, object]] = []
+    bulk: list[Earning] = []
     for row, tx_id, cid, program, pts in earnings:
         earned_at = as_utc(row.occurred_at)
         if cid in owing:
@@ -449,18 +464,9 @@ def _post_earnings(
                           earned_at=earned_at, now=now, transaction_id=tx_id)
             continue
         available_at = program.available_at(earned_at)
-        pending = available_at > now
-        specs.append(EntrySpec("earn", cid, "transaction", str(tx_id), "earn",
-                               f"purchase {row.transaction_id} at {row.store_id}", actor, now,
-                               [("issued", -pts), ("pending" if pending else "available", pts)],
-                               transaction_id=tx_id, earned_delta=pts))
-        lots.append({"customer_id": cid, "transaction_id": tx_id, "points": pts, "remaining": pts,
-                     "pending": pending, "earned_at": earned_at, "available_at": available_at,
-                     "expires_at": program.expires_at(earned_at)})
-    insert_entries(session, specs)
-    for spec, lot in zip(specs, lots, strict=True):
-        lot["entry_id"] = spec.entry_id
-    insert_lots(session, lots)
+        bulk.append(Earning(cid, tx_id, pts, available_at > now, earned_at, available_at,
+                            program.expires_at(earned_at), f"purchase {row.transaction_id} at {row.store_id}"))
+    insert_earnings(session, bulk, actor=actor, now=now)
 
 
 @dataclass(frozen=True, slots=True)

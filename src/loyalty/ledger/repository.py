@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from loyalty.bulk import allocate_ids, insert_rows
+from loyalty.bulk import allocate_ids, insert_rows, insert_tuples
 from loyalty.errors import InsufficientPoints, NotFound
 from loyalty.models import LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
 from loyalty.models.ledger import ACCOUNTS, MEMBER_ACCOUNTS
@@ -155,6 +155,90 @@ def read_balance(session: Session, customer_id: int) -> Balance:
     if row is None:
         raise NotFound(f"customer {customer_id} does not exist")
     return Balance(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Earning:
+    """Points a member earned on a purchase: one earn entry, its two postings and one lot."""
+
+    customer_id: int
+    transaction_id: int
+    points: int
+    pending: bool
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+    reason: str
+
+
+_ENTRY_COLUMNS = ("id", "kind", "customer_id", "source_type", "source_id", "event", "reason", "actor", "created_at",
+                  "transaction_id")
+_LOT_COLUMNS = ("id", "customer_id", "entry_id", "transaction_id", "points", "remaining", "pending", "earned_at",
+                "available_at", "expires_at")
+# Each lot's entry gets its two postings from the lot itself (issued -points, then the member's
+# pending or available +points), so they are never shipped from Python.
+_POSTINGS_FROM_LOTS = (
+    "INSERT INTO ledger_postings (entry_id, account, customer_id, amount) "
+    "SELECT l.entry_id, CASE WHEN s.member = 0 THEN 'issued' WHEN l.pending THEN 'pending' ELSE 'available' END, "
+    "CASE WHEN s.member = 1 THEN l.customer_id END, CASE WHEN s.member = 1 THEN l.points ELSE -l.points END "
+    "FROM point_lots AS l CROSS JOIN (SELECT 0 AS member UNION ALL SELECT 1) AS s WHERE {lots} "
+    "ORDER BY l.id, s.member"
+)
+_APPLY_EARNINGS_POSTGRESQL = text(
+    "UPDATE member_balances AS b SET available = b.available + d.available, pending = b.pending + d.pending, "
+    "earned_total = b.earned_total + d.available + d.pending "
+    "FROM unnest(CAST(:customer_ids AS bigint[]), CAST(:available AS bigint[]), CAST(:pending AS bigint[])) "
+    "AS d(customer_id, available, pending) WHERE b.customer_id = d.customer_id"
+)
+
+
+def insert_earnings(session: Session, earnings: Sequence[Earning], *, actor: str, now: datetime) -> list[int]:
+    """Posts a batch of earnings set-based; returns their entry ids in order.
+
+    Entries and lots go in one bulk insert each (ids allocated up front), the postings are
+    derived from the lots by one INSERT … SELECT, and balances move by one statement per
+    batch. The result is what `insert_entries` + `insert_lots` write for the same earnings.
+    """
+    if not earnings:
+        return []
+    for earning in earnings:
+        if not isinstance(earning.points, int) or isinstance(earning.points, bool) or earning.points <= 0:
+            raise ValueError(f"earned points are positive integers, got {earning.points!r}")
+    entry_ids = allocate_ids(session, LedgerEntry, len(earnings))
+    lot_ids = allocate_ids(session, PointLot, len(earnings))
+    insert_tuples(session, LedgerEntry, _ENTRY_COLUMNS, [
+        (entry_id, "earn", e.customer_id, "transaction", str(e.transaction_id), "earn", e.reason, actor, now,
+         e.transaction_id)
+        for e, entry_id in zip(earnings, entry_ids, strict=True)])
+    insert_tuples(session, PointLot, _LOT_COLUMNS, [
+        (lot_id, e.customer_id, entry_id, e.transaction_id, e.points, e.points, e.pending, e.earned_at,
+         e.available_at, e.expires_at)
+        for e, entry_id, lot_id in zip(earnings, entry_ids, lot_ids, strict=True)])
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        # Sequence values drawn by one statement need not be contiguous under concurrent writers.
+        connection.execute(text(_POSTINGS_FROM_LOTS.format(lots="l.id = ANY(CAST(:lot_ids AS bigint[]))")),
+                           {"lot_ids": lot_ids})
+    else:
+        # SQLite: the import holds the write lock, so the ids allocated are one contiguous range.
+        connection.execute(text(_POSTINGS_FROM_LOTS.format(lots="l.id BETWEEN :first AND :last")),
+                           {"first": lot_ids[0], "last": lot_ids[-1]})
+    per_customer: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for e in earnings:
+        per_customer[e.customer_id][1 if e.pending else 0] += e.points
+    if postgresql:
+        updated = connection.execute(_APPLY_EARNINGS_POSTGRESQL, {
+            "customer_ids": list(per_customer), "available": [v[0] for v in per_customer.values()],
+            "pending": [v[1] for v in per_customer.values()]}).rowcount
+    else:
+        updated = connection.execute(_APPLY_DELTAS, [
+            {"customer_id": cid, "available": available, "pending": pending, "held": 0, "owed": 0,
+             "earned": available + pending}
+            for cid, (available, pending) in per_customer.items()]).rowcount
+    if updated != len(per_customer):
+        raise NotFound("a member earning points has no balance row")
+    return entry_ids
 
 
 def insert_lots(session: Session, rows: list[dict[str, object]]) -> None:
