@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 
 from loyalty.db import make_engine, session_scope
 from loyalty.demo.generator import generate, write_csv
+from loyalty.imports import service as import_service
 from loyalty.imports.pipeline import import_customer_file, import_transaction_file
 from loyalty.ledger.verify import verify
 from loyalty.migrations.runner import upgrade_to_head
@@ -73,8 +74,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--purchases", type=int, default=500_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--no-bulk-load", action="store_true",
+                        help="keep per-row foreign-key checks even for batches that qualify for bulk-load mode")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.no_bulk_load:
+        import_service.BULK_LOAD_MIN_ROWS = 2**62
     workdir = Path(tempfile.mkdtemp(prefix="loyalty-import-"))
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     fresh_database(url)

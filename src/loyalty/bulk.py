@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from loyalty.models.base import Base, UTCDateTime
@@ -157,3 +159,39 @@ def refresh_statistics(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         for table in GROWING_TABLES:
             session.execute(text(f"ANALYZE {table}"))
+
+
+@contextmanager
+def foreign_keys_checked_at_end(session: Session, tables: Sequence[str], *, lock_timeout: str = "2s") -> Iterator[bool]:
+    """On PostgreSQL, checks the foreign keys of `tables` once for the whole block instead of per row.
+
+    Each row's foreign-key trigger costs the server a query and a row lock on the parent (profiled:
+    60% of the import's server time). Here the constraints are dropped inside the caller's
+    transaction and added back, exactly as they were (pg_get_constraintdef), at the end: adding
+    one validates every row in one set-based query, and a violation raises, so the transaction
+    rolls back with the constraints in place (DDL is transactional). Dropping a foreign key locks
+    both tables against writers until commit, so the caller uses this only for loads that dwarf
+    the tables; if a lock is not granted within `lock_timeout` (live traffic), the block runs with
+    per-row checks instead. Yields whether the checks were moved to the end.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        yield False
+        return
+    definitions = session.execute(text(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = ANY(CAST(:tables AS regclass[])) ORDER BY conrelid, conname"),
+        {"tables": list(tables)}).all()
+    savepoint = session.begin_nested()
+    try:
+        session.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+        for table, name, _ in definitions:
+            session.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+        session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    except OperationalError:
+        savepoint.rollback()  # busy tables: keep the per-row checks
+        yield False
+        return
+    savepoint.commit()
+    yield True
+    for table, name, definition in definitions:
+        session.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))

@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from loyalty.bulk import allocate_ids, insert_rows, insert_tuples
+from loyalty.bulk import allocate_ids, foreign_keys_checked_at_end, insert_rows, insert_tuples
 from loyalty.customers.identities import (
     guess_identity,
     normalise_card,
@@ -364,9 +364,35 @@ def _line_bases(engine: RuleEngine, rows: list[TransactionRow]) -> dict[str, np.
     return bases
 
 
+# Tables the import writes for each sale; their foreign keys are checked once per batch in bulk-load mode.
+BULK_LOAD_TABLES = ("transactions", "transaction_lines", "transaction_awards", "ledger_entries", "ledger_postings",
+                    "point_lots")
+BULK_LOAD_MIN_ROWS = 5_000
+
+
+def _bulk_load(session: Session, rows: int) -> bool:
+    """Bulk-load mode (PostgreSQL): a batch of at least BULK_LOAD_MIN_ROWS rows into a table of sales no
+    bigger than the batch, e.g. the first import into a new database or one big batch. Validating the
+    foreign keys then scans at most about twice the batch; into a big table it would cost more than
+    the per-row checks it saves (and lock the tables for longer)."""
+    if rows < BULK_LOAD_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
+        return False
+    estimate = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = CAST('transactions' AS regclass)"))
+    return estimate is not None and estimate <= rows
+
+
 def import_transactions(
     session: Session, rows: list[TransactionRow | RowError], *, create_customers: bool = False,
     actor: str = "import",
+) -> BatchReport:
+    if not _bulk_load(session, len(rows)):
+        return _import_transactions(session, rows, create_customers=create_customers, actor=actor)
+    with foreign_keys_checked_at_end(session, BULK_LOAD_TABLES):
+        return _import_transactions(session, rows, create_customers=create_customers, actor=actor)
+
+
+def _import_transactions(
+    session: Session, rows: list[TransactionRow | RowError], *, create_customers: bool, actor: str,
 ) -> BatchReport:
     report = BatchReport(rows=len(rows))
     now = utcnow()
@@ -430,7 +456,8 @@ def import_transactions(
         if cid is not None and pts > 0:
             earnings.append((row, tx_id, cid, programs[vidx], pts))
             report.points += pts
-        award_rows.extend((tx_id, n, a.rule_id, a.name, a.points) for n, a in enumerate(awards.get(row.line, ()), start=1))
+        award_rows.extend((tx_id, n, a.rule_id, a.name, a.points)
+                          for n, a in enumerate(awards.get(row.line, ()), start=1))
     if line_rows:
         insert_rows(session, TransactionLine, line_rows)
     if award_rows:
