@@ -195,26 +195,3 @@ def foreign_keys_checked_at_end(session: Session, tables: Sequence[str], *, lock
     yield True
     for table, name, definition in definitions:
         session.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
-
-
-@contextmanager
-def secondary_indexes_rebuilt_at_end(session: Session, tables: Sequence[str]) -> Iterator[None]:
-    """On PostgreSQL, drops the non-unique indexes of `tables` and builds them again at the end.
-
-    Building an index by one sort costs far less than maintaining it row by row through a big
-    load. Unique and primary-key indexes stay: they enforce correctness during the block.
-    Queries inside the block run without the dropped indexes, so keep the block to the bulk
-    writes. Meant for the same loads as foreign_keys_checked_at_end, after it has taken the locks.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    indexes = session.execute(text(
-        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i JOIN pg_class AS c "
-        "ON c.oid = i.indexrelid WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) "
-        "AND NOT i.indisunique AND NOT i.indisprimary ORDER BY c.relname"), {"tables": list(tables)}).all()
-    for name, _ in indexes:
-        session.execute(text(f'DROP INDEX "{name}"'))
-    yield
-    for _, definition in indexes:
-        session.execute(text(definition))

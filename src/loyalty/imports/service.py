@@ -9,7 +9,6 @@ file imported twice changes nothing the second time.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,13 +16,7 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from loyalty.bulk import (
-    allocate_ids,
-    foreign_keys_checked_at_end,
-    insert_rows,
-    insert_tuples,
-    secondary_indexes_rebuilt_at_end,
-)
+from loyalty.bulk import allocate_ids, foreign_keys_checked_at_end, insert_rows, insert_tuples
 from loyalty.customers.identities import (
     guess_identity,
     normalise_card,
@@ -393,14 +386,13 @@ def import_transactions(
     actor: str = "import",
 ) -> BatchReport:
     if not _bulk_load(session, len(rows)):
-        return _import_transactions(session, rows, create_customers=create_customers, actor=actor, bulk_load=False)
-    with foreign_keys_checked_at_end(session, BULK_LOAD_TABLES) as locked:
-        return _import_transactions(session, rows, create_customers=create_customers, actor=actor,
-                                    bulk_load=locked)
+        return _import_transactions(session, rows, create_customers=create_customers, actor=actor)
+    with foreign_keys_checked_at_end(session, BULK_LOAD_TABLES):
+        return _import_transactions(session, rows, create_customers=create_customers, actor=actor)
 
 
 def _import_transactions(
-    session: Session, rows: list[TransactionRow | RowError], *, create_customers: bool, actor: str, bulk_load: bool,
+    session: Session, rows: list[TransactionRow | RowError], *, create_customers: bool, actor: str,
 ) -> BatchReport:
     report = BatchReport(rows=len(rows))
     now = utcnow()
@@ -448,33 +440,30 @@ def _import_transactions(
     customer_ids = [customers.get(r.customer) if r.customer else None for r in purchases]
     points, awards = _score(session, programs, version, purchases, kinds, customer_ids)
 
-    # Bulk-load mode: the sales' secondary indexes are rebuilt after their rows are written
-    # (the returns below look lots and purchases up through them).
-    with secondary_indexes_rebuilt_at_end(session, BULK_LOAD_TABLES) if bulk_load else nullcontext():
-        new_ids = _insert_purchases(session, purchases, customer_ids, points.tolist(), now)
-        report.imported += len(new_ids)
-        report.skipped += len(purchases) - len(new_ids)
-        line_rows = []
-        award_rows: list[tuple[int, int, str, str, int]] = []
-        earnings: list[tuple[TransactionRow, int, int, ActiveProgram, int]] = []
-        for row, cid, pts, vidx in zip(purchases, customer_ids, points.tolist(), version.tolist(), strict=True):
-            tx_id = new_ids.get((row.store_id, row.transaction_id))
-            if tx_id is None:
-                continue
-            for n, item in enumerate(row.lines, start=1):
-                line_rows.append({"transaction_id": tx_id, "line_no": n, "sku": item.sku, "category": item.category,
-                                  "quantity": item.quantity, "unit_price": item.unit_price})
-            if cid is not None and pts > 0:
-                earnings.append((row, tx_id, cid, programs[vidx], pts))
-                report.points += pts
-            award_rows.extend((tx_id, n, a.rule_id, a.name, a.points)
-                              for n, a in enumerate(awards.get(row.line, ()), start=1))
-        if line_rows:
-            insert_rows(session, TransactionLine, line_rows)
-        if award_rows:
-            insert_tuples(session, TransactionAward, ("transaction_id", "award_no", "rule_id", "name", "points"),
-                          award_rows)
-        _post_earnings(session, earnings, actor=actor, now=now)
+    new_ids = _insert_purchases(session, purchases, customer_ids, points.tolist(), now)
+    report.imported += len(new_ids)
+    report.skipped += len(purchases) - len(new_ids)
+    line_rows = []
+    award_rows: list[tuple[int, int, str, str, int]] = []
+    earnings: list[tuple[TransactionRow, int, int, ActiveProgram, int]] = []
+    for row, cid, pts, vidx in zip(purchases, customer_ids, points.tolist(), version.tolist(), strict=True):
+        tx_id = new_ids.get((row.store_id, row.transaction_id))
+        if tx_id is None:
+            continue
+        for n, item in enumerate(row.lines, start=1):
+            line_rows.append({"transaction_id": tx_id, "line_no": n, "sku": item.sku, "category": item.category,
+                              "quantity": item.quantity, "unit_price": item.unit_price})
+        if cid is not None and pts > 0:
+            earnings.append((row, tx_id, cid, programs[vidx], pts))
+            report.points += pts
+        award_rows.extend((tx_id, n, a.rule_id, a.name, a.points)
+                          for n, a in enumerate(awards.get(row.line, ()), start=1))
+    if line_rows:
+        insert_rows(session, TransactionLine, line_rows)
+    if award_rows:
+        insert_tuples(session, TransactionAward, ("transaction_id", "award_no", "rule_id", "name", "points"),
+                      award_rows)
+    _post_earnings(session, earnings, actor=actor, now=now)
     recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in returns])
     report.skipped += sum(1 for r in returns if (r.store_id, r.transaction_id) in recorded)
     _import_returns(session, [r for r in returns if (r.store_id, r.transaction_id) not in recorded],
