@@ -169,10 +169,10 @@ def foreign_keys_checked_at_end(session: Session, tables: Sequence[str], *, lock
     60% of the import's server time). Here the constraints are dropped inside the caller's
     transaction and added back, exactly as they were (pg_get_constraintdef), at the end: adding
     one validates every row in one set-based query, and a violation raises, so the transaction
-    rolls back with the constraints in place (DDL is transactional). Dropping a foreign key locks
-    both tables against writers until commit, so the caller uses this only for loads that dwarf
-    the tables; if a lock is not granted within `lock_timeout` (live traffic), the block runs with
-    per-row checks instead. Yields whether the checks were moved to the end.
+    rolls back with the constraints in place (DDL is transactional). Dropping a foreign key takes
+    ACCESS EXCLUSIVE locks on both tables until commit (even reads wait), so the caller uses this
+    only for loads that dwarf the tables; if a lock is not granted within `lock_timeout` (live
+    traffic), the block runs with per-row checks instead. Yields whether the checks were moved to the end.
     """
     if session.get_bind().dialect.name != "postgresql":
         yield False
