@@ -194,7 +194,8 @@ def _resolve_customers(
         for row in rows:
             if row.customer in missing:
                 report.errors.append(RowError(row.line, f"unknown customer {row.customer!r} "
-                                                        "(use --create-customers to enrol unknown customers)"))
+                                                        "(import the customers first, or let the import enrol them: "
+                                                        "--create-customers, or the Imports page's option)"))
                 bad.add(row.line)
     return resolved, bad
 
