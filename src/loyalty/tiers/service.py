@@ -33,6 +33,7 @@ from loyalty.programs.schemas import TierLevel, TierPerks, TierProgram
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.tiers import repository
 from loyalty.timeutil import add_months, as_utc, business_date, start_of_business_day, utcnow
+from loyalty.transactions.hotpath import NOT_NOTED, NotNoted, TierMetric
 
 _MT = cast(Table, MemberTier.__table__)
 _HISTORY = cast(Table, TierHistory.__table__)
@@ -199,6 +200,17 @@ def _history(session: Session, customer_id: int, from_tier: str | None, to_tier:
                                             reason=reason, note=note, at=at, actor=actor))
 
 
+def tier_metric(program: ActiveProgram, at: datetime, *, amount: int, points: int) -> TierMetric | None:
+    """The tier metric UPDATE for a new sale's own statement to run (PostgreSQL's hot path); None without tiers."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return None
+    metric = tiers.qualification.metric
+    start, end = current_window(program, tiers, at)
+    return TierMetric(repository.metric_total_sql(metric), start, end,
+                      repository.own_share(metric, amount=amount, points=points))
+
+
 # A sale that crosses a threshold writes these two; at driver level, as the metric UPDATE before them
 # (through SQLAlchemy, building and compiling them cost more CPU than running them).
 _UPGRADE = DriverStatement("tier upgrade", lambda: update(_MT).where(_MT.c.customer_id == bindparam("up_customer"))
@@ -209,7 +221,7 @@ _UPGRADE_HISTORY = DriverStatement("tier upgrade history", lambda: insert(_HISTO
 
 
 def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: datetime, *,
-                actor: str = "system") -> TierChange | None:
+                actor: str = "system", noted: tuple[str, int] | NotNoted | None = NOT_NOTED) -> TierChange | None:
     """Re-evaluates one member after a purchase at `at`: one UPDATE recomputes their metric into their
     tier row (an indexed aggregate) and returns the stored tier, then an upgrade if a higher threshold
     is crossed. Never downgrades (returns and spending wait for the review)."""
@@ -218,7 +230,8 @@ def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: 
         return None
     metric = tiers.qualification.metric
     start, end = current_window(program, tiers, at)
-    noted = repository.note_metric(session, metric, customer_id, start, end)  # and locks the tier row
+    if isinstance(noted, NotNoted):  # else the sale's own statement did it (transactions/hotpath.py)
+        noted = repository.note_metric(session, metric, customer_id, start, end)  # and locks the tier row
     if noted is None:
         value, _ = repository.member_metric(session, metric, customer_id, start, end)
         reached = tiers.qualifying(value)

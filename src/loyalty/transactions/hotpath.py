@@ -17,6 +17,7 @@ tests/transactions/test_hotpath.py checks row for row that both paths write the 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,6 +61,27 @@ class SimpleSale:
     earned_at: datetime
     available_at: datetime  # not after `now`: pending points take the general path
     expires_at: datetime | None
+    # PostgreSQL: the tier metric UPDATE (tiers/repository.note_metric) folded into the sale's statement.
+    tier_metric: TierMetric | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TierMetric:
+    """The member's qualifying metric in [start, end) to store in their tier row: `total` is the SQL
+    of the sum over their purchases (tiers/repository.py), `own` what this sale adds to it (the
+    statement cannot read its own new row)."""
+
+    total: str
+    start: datetime
+    end: datetime
+    own: int
+
+
+class NotNoted:
+    """No tier metric stored by the sale's statement (SQLite, or a program without tiers)."""
+
+
+NOT_NOTED = NotNoted()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,9 @@ class SaleWritten:
     outcome: Outcome
     transaction_id: int | None = None
     balance: Balance | None = None
+    # With `tier_metric` on PostgreSQL, once the sale is written: (stored tier, metric) as note_metric
+    # answers, or None when the member has no tier row yet.
+    tier_noted: tuple[str, int] | NotNoted | None = NOT_NOTED
 
 
 _PG_SALE = """
@@ -114,10 +139,30 @@ WITH member AS (
     SELECT %(customer_id)s, entry.id, entry.transaction_id, %(points)s, %(points)s, false, %(earned_at)s,
            %(available_at)s, %(expires_at)s
     FROM entry
-)
+)TIER
 SELECT (SELECT id FROM tx), (SELECT count(*) FROM member), b.available, b.pending, b.held, b.owed, b.earned_total
 FROM (SELECT 1) AS one LEFT JOIN balance AS b ON true
 """
+# The tier metric UPDATE of tiers/repository.note_metric, one round trip fewer: the sum over the member's
+# purchases in the window cannot see the row this statement inserts, so the sale's own share is added.
+# It runs only when the sale is written; it locks the member's tier row as note_metric does.
+_PG_TIER = """, tier AS (
+    UPDATE member_tiers
+    SET qualified_value = (SELECT {total} FROM transactions
+                           WHERE customer_id = %(customer_id)s AND kind = 'purchase'
+                             AND occurred_at >= %(tier_start)s AND occurred_at < %(tier_end)s) + %(tier_own)s
+    WHERE customer_id = %(customer_id)s AND EXISTS (SELECT 1 FROM tx)
+    RETURNING tier, qualified_value
+)
+"""
+_PG_SALE_PLAIN = _PG_SALE.replace(")TIER\n", ")\n")
+
+
+@functools.cache
+def _pg_sale_with_tier(total: str) -> str:
+    return (_PG_SALE.replace(")TIER\n", ")" + _PG_TIER.format(total=total))
+            .replace("b.earned_total\nFROM", "b.earned_total,\n       (SELECT tier FROM tier), "
+                     "(SELECT qualified_value FROM tier)\nFROM"))
 
 # The same sale as _PG_SALE, autocommitted on its own: the sale, its points, the receipt (built
 # here from the Python-made `head`, `middle` and `tail` around the new id and balance) and, when
@@ -307,14 +352,24 @@ def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
         # One JSON text per list: psycopg's array dumping (seven arrays) cost more CPU than the JSON.
         "lines": _lines_json(sale.lines), "awards": _awards_json(sale.awards),
     }
+    statement = _PG_SALE_PLAIN
+    metric = sale.tier_metric
+    if metric is not None:
+        statement = _pg_sale_with_tier(metric.total)
+        params |= {"tier_start": metric.start, "tier_end": metric.end, "tier_own": metric.own}
     with driver.cursor() as cursor:
-        cursor.execute(_PG_SALE, params)
+        cursor.execute(statement, params)
         transaction_id, members, *balance = cursor.fetchone()
     if transaction_id is None:
         return SaleWritten(Outcome.DUPLICATE if members else Outcome.UNKNOWN_CUSTOMER)
+    noted: tuple[str, int] | NotNoted | None = NOT_NOTED
+    if metric is not None:
+        tier, value = balance[5:]
+        balance = balance[:5]
+        noted = None if tier is None else (str(tier), int(value))
     if balance[0] is None:
-        return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id)
-    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance))
+        return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id, tier_noted=noted)
+    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance), tier_noted=noted)
 
 
 def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
