@@ -7,6 +7,10 @@ journal entry with its two postings, the lot, and which earn rule gave what — 
 (data-modifying CTEs) and by a few prepared driver-level statements on SQLite, with SQLAlchemy's
 statement building kept out of the way (profiled: it was most of the CPU per purchase).
 
+On PostgreSQL the statement can also carry two of the sale's effects (transactions/effects.py):
+the member's tier metric and the sale's stamps, each one round trip fewer; the caller passes what
+they need and hands what they answer to the effects.
+
 Anything unusual falls back to the general path: the caller learns which of these happened.
 - `DUPLICATE`: (store, POS id) was already recorded — the caller replays it.
 - `UNKNOWN_CUSTOMER`: nothing was written.
@@ -31,6 +35,7 @@ from sqlalchemy.orm import Session
 from loyalty.bulk import sqlite_datetime
 from loyalty.ledger.repository import Balance
 from loyalty.programs.rules import Award, MemberFacts
+from loyalty.stamps.repository import OpenCard
 from loyalty.timeutil import utcnow
 from loyalty.transactions.schemas import Line
 
@@ -63,6 +68,17 @@ class SimpleSale:
     expires_at: datetime | None
     # PostgreSQL: the tier metric UPDATE (tiers/repository.note_metric) folded into the sale's statement.
     tier_metric: TierMetric | None = None
+    # PostgreSQL: the stamping (stamps/repository.add_stamps) folded in too, when decided before the sale.
+    stamps: StampsToAdd | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StampsToAdd:
+    """A sale's stamps per card, as stamps/repository.add_stamps writes them: `cards` is the JSON list of
+    {card_id, stamps, target}."""
+
+    cards: str
+    program_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,8 @@ class SaleWritten:
     # With `tier_metric` on PostgreSQL, once the sale is written: (stored tier, metric) as note_metric
     # answers, or None when the member has no tier row yet.
     tier_noted: tuple[str, int] | NotNoted | None = NOT_NOTED
+    # With `stamps`, once the sale is written: the open cards after its stamps (add_stamps's answer).
+    stamped: list[OpenCard] | None = None
 
 
 _PG_SALE = """
@@ -155,14 +173,34 @@ _PG_TIER = """, tier AS (
     RETURNING tier, qualified_value
 )
 """
-_PG_SALE_PLAIN = _PG_SALE.replace(")TIER\n", ")\n")
+# The stamping of stamps/repository.py (_PG_STAMP), on the new sale's id, only when it is written.
+_PG_STAMPS = """, stamped AS (
+    SELECT * FROM jsonb_to_recordset(%(cards)s::jsonb) AS s(card_id text, stamps int, target int)
+), stamp_events_written AS (
+    INSERT INTO stamp_events (transaction_id, purchase_id, customer_id, card_id, kind, stamps, created_at)
+    SELECT tx.id, tx.id, %(customer_id)s, stamped.card_id, 'purchase', stamped.stamps, %(now)s FROM tx, stamped
+), cards AS (
+    INSERT INTO member_stamp_cards (customer_id, card_id, card_no, program_version, stamps, target, started_at)
+    SELECT %(customer_id)s, stamped.card_id, 1, %(version)s, stamped.stamps, stamped.target, %(now)s FROM tx, stamped
+    ON CONFLICT (customer_id, card_id) WHERE completed_at IS NULL
+    DO UPDATE SET stamps = member_stamp_cards.stamps + EXCLUDED.stamps
+    RETURNING card_id, id, card_no, stamps, target
+)
+"""
 
 
 @functools.cache
-def _pg_sale_with_tier(total: str) -> str:
-    return (_PG_SALE.replace(")TIER\n", ")" + _PG_TIER.format(total=total))
-            .replace("b.earned_total\nFROM", "b.earned_total,\n       (SELECT tier FROM tier), "
-                     "(SELECT qualified_value FROM tier)\nFROM"))
+def _pg_sale(total: str | None, stamps: bool) -> str:
+    """The sale statement with the tier metric's CTE (`total`: its SQL) and the stamping's, as asked."""
+    ctes, columns = "", ""
+    if total is not None:
+        ctes += _PG_TIER.format(total=total)
+        columns += ",\n       (SELECT tier FROM tier), (SELECT qualified_value FROM tier)"
+    if stamps:
+        ctes += _PG_STAMPS
+        columns += ",\n       (SELECT json_agg(json_build_array(card_id, id, card_no, stamps, target)) FROM cards)"
+    return _PG_SALE.replace(")TIER\n", ")" + ctes if ctes else ")\n").replace(
+        "b.earned_total\nFROM", "b.earned_total" + columns + "\nFROM")
 
 # The same sale as _PG_SALE, autocommitted on its own: the sale, its points, the receipt (built
 # here from the Python-made `head`, `middle` and `tail` around the new id and balance) and, when
@@ -352,24 +390,27 @@ def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
         # One JSON text per list: psycopg's array dumping (seven arrays) cost more CPU than the JSON.
         "lines": _lines_json(sale.lines), "awards": _awards_json(sale.awards),
     }
-    statement = _PG_SALE_PLAIN
-    metric = sale.tier_metric
+    metric, stamps = sale.tier_metric, sale.stamps
     if metric is not None:
-        statement = _pg_sale_with_tier(metric.total)
         params |= {"tier_start": metric.start, "tier_end": metric.end, "tier_own": metric.own}
+    if stamps is not None:
+        params |= {"cards": stamps.cards, "version": stamps.program_version}
     with driver.cursor() as cursor:
-        cursor.execute(statement, params)
-        transaction_id, members, *balance = cursor.fetchone()
+        cursor.execute(_pg_sale(metric.total if metric is not None else None, stamps is not None), params)
+        transaction_id, members, *row = cursor.fetchone()
     if transaction_id is None:
         return SaleWritten(Outcome.DUPLICATE if members else Outcome.UNKNOWN_CUSTOMER)
+    balance, extra = row[:5], row[5:]
     noted: tuple[str, int] | NotNoted | None = NOT_NOTED
     if metric is not None:
-        tier, value = balance[5:]
-        balance = balance[:5]
+        tier, value, *extra = extra
         noted = None if tier is None else (str(tier), int(value))
+    stamped = None
+    if stamps is not None:
+        stamped = [OpenCard(*card) for card in extra[0] or []]
     if balance[0] is None:
-        return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id, tier_noted=noted)
-    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance), tier_noted=noted)
+        return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id, tier_noted=noted, stamped=stamped)
+    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance), tier_noted=noted, stamped=stamped)
 
 
 def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
