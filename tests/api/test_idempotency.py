@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from loyalty.models import Customer, Hold, IdempotencyRecord, LedgerEntry, Transaction
+from loyalty.programs.schemas import parse_program
+from loyalty.programs.service import apply_program, default_program
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store, purchase_body
 from tests.readers import balance_of, count
+from tests.tiers.helpers import program_data
 
 PROBLEM = "application/problem+json"
 
@@ -165,3 +170,70 @@ class TestKeyFormat:
         assert response.status_code == 422
         assert response.headers["content-type"] == PROBLEM
         assert count(session, Transaction) == 1
+
+
+class TestASaleOffTheAtOncePath:
+    """A program with tiers is never written at once: its sales take `Writer.run` optimistically, with
+    no replay look-up before the work (the record's unique key catches a stored key instead)."""
+
+    @pytest.fixture
+    def tiered(self, session: Session, customer_id: int) -> int:
+        definition = default_program().definition.model_dump(mode="json") | {"tiers": program_data()["tiers"]}
+        apply_program(session, parse_program(definition), "test", actor="test",
+                      effective_from=datetime(2000, 1, 1, tzinfo=UTC))
+        session.commit()
+        return customer_id
+
+    def test_a_new_sale_reads_no_stored_response(self, client: TestClient, session: Session, engine: Engine,
+                                                 tiered: int) -> None:
+        key = make_key(session)
+        look_ups: list[str] = []
+
+        def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "idempotency_keys" in statement:
+                look_ups.append(statement)
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            response = client.post("/v1/transactions", json=purchase_body(tiered, 250_000), headers=auth(key, "n-1"))
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        assert response.status_code == 201
+        assert look_ups == []
+        assert count(session, IdempotencyRecord) == 1
+
+    def test_a_retry_gets_the_stored_response(self, client: TestClient, session: Session, tiered: int) -> None:
+        key = make_key(session)
+        body = purchase_body(tiered, 250_000)
+        first = client.post("/v1/transactions", json=body, headers=auth(key, "t-1"))
+        again = client.post("/v1/transactions", json=body, headers=auth(key, "t-1"))
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json()
+        assert balance_of(session, tiered)[0] == 120
+        assert count(session, Transaction) == 2
+        assert count(session, IdempotencyRecord) == 1
+
+    @pytest.mark.parametrize("change", [{"amount": 260_000}, {"transaction_id": "OTHER"},
+                                        {"store_id": "NOWHERE"}, {"customer_id": 10**9}])
+    def test_the_same_key_for_another_request_is_409_before_any_error(
+        self, client: TestClient, session: Session, tiered: int, change: dict[str, Any],
+    ) -> None:
+        # An unknown store or member would be a 404 on its own: the stored key answers first.
+        key = make_key(session)
+        body = purchase_body(tiered, 250_000)
+        assert client.post("/v1/transactions", json=body, headers=auth(key, "t-2")).status_code == 201
+        response = client.post("/v1/transactions", json={**body, **change}, headers=auth(key, "t-2"))
+        assert response.status_code == 409
+        assert response.json()["type"].endswith("/idempotency-key-reused")
+        assert balance_of(session, tiered)[0] == 120
+        assert count(session, Transaction) == 2
+
+    def test_a_failed_sale_does_not_use_up_the_key(self, client: TestClient, session: Session, tiered: int) -> None:
+        key = make_key(session)
+        missing = client.post("/v1/transactions", json=purchase_body(tiered, 250_000, store_id="NOWHERE"),
+                              headers=auth(key, "t-3"))
+        assert missing.status_code == 404
+        assert count(session, IdempotencyRecord) == 0
+        retry = client.post("/v1/transactions", json=purchase_body(tiered, 250_000), headers=auth(key, "t-3"))
+        assert retry.status_code == 201

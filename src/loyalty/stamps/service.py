@@ -22,6 +22,7 @@ stamps actually taken off, so a member's stamps always equal the sum of their ev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,7 @@ from loyalty.stamps import repository
 from loyalty.stamps.engine import Card, engine_for
 from loyalty.stamps.schemas import StampCardList, StampCardOut
 from loyalty.transactions import hotpath
+from loyalty.transactions.schemas import Line
 
 if TYPE_CHECKING:
     from loyalty.transactions.effects import Returned, Sale
@@ -66,9 +68,36 @@ def _lock(session: Session, customer_id: int) -> None:
         lock_member(session, customer_id)
 
 
-def on_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[CardReward]:
-    """Stamps a member's sale; returns the vouchers of the cards it completed."""
+def stamps_before_sale(program: ActiveProgram, *, store_id: str, store_kind: str, amount: int,
+                       occurred_at: datetime, customer_id: int, lines: Sequence[Line]) -> dict[str, int] | None:
+    """What `on_purchase` would stamp, decided before the sale is written (for the sale's own statement
+    to write it); None when a stamp rule needs member facts, read after the sale's tier upgrade."""
     engine = engine_for(program.definition)
+    if engine.needs_member:
+        return None
+
+    def member() -> MemberFacts | None:
+        raise AssertionError("no stamp rule of this program reads member facts")
+
+    return engine.stamps_for(store_id=store_id, store_kind=store_kind, amount=amount, occurred_at=occurred_at,
+                             customer_id=customer_id, lines=lines, member=member)
+
+
+def stamps_json(program: ActiveProgram, earned: dict[str, int]) -> str:
+    """`earned` as the sale's statement takes it (transactions/hotpath.StampsToAdd)."""
+    by_id = engine_for(program.definition).by_id
+    return json.dumps([{"card_id": card_id, "stamps": n, "target": by_id[card_id].target}
+                       for card_id, n in earned.items()])
+
+
+def on_purchase(session: Session, program: ActiveProgram, sale: Sale,
+                stamped: tuple[dict[str, int], list[repository.OpenCard]] | None = None) -> list[CardReward]:
+    """Stamps a member's sale; returns the vouchers of the cards it completed. `stamped`: what the sale's
+    own statement already stamped (the stamps of `stamps_before_sale`, the open cards after them)."""
+    engine = engine_for(program.definition)
+    if stamped is not None:
+        earned, cards = stamped
+        return _completions(session, program, sale, earned, cards) if earned else []
 
     def member() -> MemberFacts | None:
         assert engine.rules is not None
@@ -83,6 +112,12 @@ def on_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[Ca
     cards = repository.add_stamps(
         session, transaction_id=sale.transaction_id, customer_id=sale.customer_id, program_version=program.version,
         stamps={card_id: (n, engine.by_id[card_id].target) for card_id, n in earned.items()}, now=sale.now)
+    return _completions(session, program, sale, earned, cards)
+
+
+def _completions(session: Session, program: ActiveProgram, sale: Sale, earned: dict[str, int],
+                 cards: list[repository.OpenCard]) -> list[CardReward]:
+    engine = engine_for(program.definition)
     given: list[CardReward] = []
     for card in sorted(cards, key=lambda c: list(earned).index(c.card_id)):
         if card.stamps >= card.target:  # full: the rare case, through the ORM

@@ -108,6 +108,23 @@ def note_metric(session: Session, metric: str, customer_id: int, start: datetime
 
 
 @functools.cache
+def metric_total_sql(metric: str) -> str:
+    """PostgreSQL's text of the member's metric total over `transactions` (for the sale's own statement,
+    transactions/hotpath.py): the same expression as note_metric's."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return str(_total(metric).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def own_share(metric: str, *, amount: int, points: int) -> int:
+    """What a new purchase (nothing returned yet) adds to the metric: `_contribution` for one row."""
+    if metric == "spend":
+        return amount
+    if metric == "points_earned":
+        return points
+    return 1 if amount > 0 else 0
+
+
+@functools.cache
 def _note_metric_driver(metric: str) -> DriverStatement:
     # Every sale under tiers runs it: at driver level, SQLAlchemy's per-call work was most of its CPU.
     return DriverStatement(f"tier metric ({metric})", lambda: _note_metric_statement(metric))

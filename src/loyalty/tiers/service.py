@@ -21,16 +21,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.customers.service import require_customer
+from loyalty.driver import DriverStatement
 from loyalty.errors import Conflict, NotFound, ValidationFailed
+from loyalty.models.base import UTCDateTime
 from loyalty.models.tiers import MemberTier, TierHistory
 from loyalty.programs.schemas import TierLevel, TierPerks, TierProgram
 from loyalty.programs.service import ActiveProgram, program_at
 from loyalty.tiers import repository
 from loyalty.timeutil import add_months, as_utc, business_date, start_of_business_day, utcnow
+from loyalty.transactions.hotpath import NOT_NOTED, NotNoted, TierMetric
 
 _MT = cast(Table, MemberTier.__table__)
 _HISTORY = cast(Table, TierHistory.__table__)
@@ -197,8 +200,28 @@ def _history(session: Session, customer_id: int, from_tier: str | None, to_tier:
                                             reason=reason, note=note, at=at, actor=actor))
 
 
+def tier_metric(program: ActiveProgram, at: datetime, *, amount: int, points: int) -> TierMetric | None:
+    """The tier metric UPDATE for a new sale's own statement to run (PostgreSQL's hot path); None without tiers."""
+    tiers = _tiers(program)
+    if tiers is None:
+        return None
+    metric = tiers.qualification.metric
+    start, end = current_window(program, tiers, at)
+    return TierMetric(repository.metric_total_sql(metric), start, end,
+                      repository.own_share(metric, amount=amount, points=points))
+
+
+# A sale that crosses a threshold writes these two; at driver level, as the metric UPDATE before them
+# (through SQLAlchemy, building and compiling them cost more CPU than running them).
+_UPGRADE = DriverStatement("tier upgrade", lambda: update(_MT).where(_MT.c.customer_id == bindparam("up_customer"))
+                           .values(tier=bindparam("up_tier"), since=bindparam("up_since", type_=UTCDateTime())))
+_UPGRADE_HISTORY = DriverStatement("tier upgrade history", lambda: insert(_HISTORY).values(
+    customer_id=bindparam("up_customer"), from_tier=bindparam("up_from"), to_tier=bindparam("up_tier"),
+    reason="upgrade", note=None, at=bindparam("up_since", type_=UTCDateTime()), actor=bindparam("up_actor")))
+
+
 def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: datetime, *,
-                actor: str = "system") -> TierChange | None:
+                actor: str = "system", noted: tuple[str, int] | NotNoted | None = NOT_NOTED) -> TierChange | None:
     """Re-evaluates one member after a purchase at `at`: one UPDATE recomputes their metric into their
     tier row (an indexed aggregate) and returns the stored tier, then an upgrade if a higher threshold
     is crossed. Never downgrades (returns and spending wait for the review)."""
@@ -207,7 +230,8 @@ def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: 
         return None
     metric = tiers.qualification.metric
     start, end = current_window(program, tiers, at)
-    noted = repository.note_metric(session, metric, customer_id, start, end)  # and locks the tier row
+    if isinstance(noted, NotNoted):  # else the sale's own statement did it (transactions/hotpath.py)
+        noted = repository.note_metric(session, metric, customer_id, start, end)  # and locks the tier row
     if noted is None:
         value, _ = repository.member_metric(session, metric, customer_id, start, end)
         reached = tiers.qualifying(value)
@@ -224,8 +248,10 @@ def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: 
     reached = tiers.qualifying(value)
     if tiers.rank(reached.code) <= tiers.rank(row):
         return None
-    session.execute(update(_MT).where(_MT.c.customer_id == customer_id).values(tier=reached.code, since=at))
-    _history(session, customer_id, row, reached.code, "upgrade", at, actor)
+    upgrade = {"up_customer": customer_id, "up_tier": reached.code, "up_since": at, "up_from": row,
+               "up_actor": actor}
+    _UPGRADE.rows(session, upgrade)
+    _UPGRADE_HISTORY.rows(session, upgrade)
     return TierChange(customer_id, row, reached.code, "upgrade", at)
 
 

@@ -24,7 +24,9 @@ from loyalty.models import TransactionInstantReward
 from loyalty.models.rewards import Voucher
 from loyalty.programs.service import ActiveProgram
 from loyalty.stamps import service as stamps
+from loyalty.stamps.repository import OpenCard
 from loyalty.tiers import service as tiers
+from loyalty.transactions.hotpath import NOT_NOTED, NotNoted
 from loyalty.transactions.schemas import InstantRewardOut, Line
 
 
@@ -77,17 +79,22 @@ def acts_on_purchases(program: ActiveProgram) -> bool:
             or definition.referrals is not None or bool(definition.goals))
 
 
-def after_purchase(session: Session, program: ActiveProgram, sale: Sale) -> list[InstantReward]:
-    """Runs every feature's step for a newly written sale, in a fixed order, and stores what it gave."""
+def after_purchase(session: Session, program: ActiveProgram, sale: Sale,
+                   tier_noted: tuple[str, int] | NotNoted | None = NOT_NOTED,
+                   stamped: tuple[dict[str, int], list[OpenCard]] | None = None) -> list[InstantReward]:
+    """Runs every feature's step for a newly written sale, in a fixed order, and stores what it gave.
+    `tier_noted`, `stamped`: the tier metric and the stamps as the sale's own statement stored them
+    (hotpath.SaleWritten)."""
     given: list[InstantReward] = []
     if program.definition.tiers is not None:
         # Upgrade as soon as the threshold is crossed (never down: that waits for the review).
-        tiers.on_purchase(session, program, sale.customer_id, sale.occurred_at, actor=sale.actor)
+        tiers.on_purchase(session, program, sale.customer_id, sale.occurred_at, actor=sale.actor,
+                          noted=tier_noted)
     if program.definition.stamp_cards:
         # Stamp cards (L5): decided in Python from the lines (no query when no card counts); a card
         # completed by this sale issues its reward's voucher, printed on the receipt.
         given += [InstantReward("voucher", r.source, r.name, voucher_id=r.voucher_id, voucher_code=r.voucher_code)
-                  for r in stamps.on_purchase(session, program, sale)]
+                  for r in stamps.on_purchase(session, program, sale, stamped)]
     if program.definition.bonuses is not None or program.definition.referrals is not None:
         # First-purchase, birthday and instant bonuses (L6); the referrer's reward and the welcome (L13).
         given += bonuses.on_purchase(session, program, sale)

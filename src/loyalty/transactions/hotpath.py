@@ -7,6 +7,10 @@ journal entry with its two postings, the lot, and which earn rule gave what — 
 (data-modifying CTEs) and by a few prepared driver-level statements on SQLite, with SQLAlchemy's
 statement building kept out of the way (profiled: it was most of the CPU per purchase).
 
+On PostgreSQL the statement can also carry two of the sale's effects (transactions/effects.py):
+the member's tier metric and the sale's stamps, each one round trip fewer; the caller passes what
+they need and hands what they answer to the effects.
+
 Anything unusual falls back to the general path: the caller learns which of these happened.
 - `DUPLICATE`: (store, POS id) was already recorded — the caller replays it.
 - `UNKNOWN_CUSTOMER`: nothing was written.
@@ -17,6 +21,7 @@ tests/transactions/test_hotpath.py checks row for row that both paths write the 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +35,7 @@ from sqlalchemy.orm import Session
 from loyalty.bulk import sqlite_datetime
 from loyalty.ledger.repository import Balance
 from loyalty.programs.rules import Award, MemberFacts
+from loyalty.stamps.repository import OpenCard
 from loyalty.timeutil import utcnow
 from loyalty.transactions.schemas import Line
 
@@ -60,6 +66,38 @@ class SimpleSale:
     earned_at: datetime
     available_at: datetime  # not after `now`: pending points take the general path
     expires_at: datetime | None
+    # PostgreSQL: the tier metric UPDATE (tiers/repository.note_metric) folded into the sale's statement.
+    tier_metric: TierMetric | None = None
+    # PostgreSQL: the stamping (stamps/repository.add_stamps) folded in too, when decided before the sale.
+    stamps: StampsToAdd | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StampsToAdd:
+    """A sale's stamps per card, as stamps/repository.add_stamps writes them: `cards` is the JSON list of
+    {card_id, stamps, target}."""
+
+    cards: str
+    program_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TierMetric:
+    """The member's qualifying metric in [start, end) to store in their tier row: `total` is the SQL
+    of the sum over their purchases (tiers/repository.py), `own` what this sale adds to it (the
+    statement cannot read its own new row)."""
+
+    total: str
+    start: datetime
+    end: datetime
+    own: int
+
+
+class NotNoted:
+    """No tier metric stored by the sale's statement (SQLite, or a program without tiers)."""
+
+
+NOT_NOTED = NotNoted()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +105,11 @@ class SaleWritten:
     outcome: Outcome
     transaction_id: int | None = None
     balance: Balance | None = None
+    # With `tier_metric` on PostgreSQL, once the sale is written: (stored tier, metric) as note_metric
+    # answers, or None when the member has no tier row yet.
+    tier_noted: tuple[str, int] | NotNoted | None = NOT_NOTED
+    # With `stamps`, once the sale is written: the open cards after its stamps (add_stamps's answer).
+    stamped: list[OpenCard] | None = None
 
 
 _PG_SALE = """
@@ -84,13 +127,12 @@ WITH member AS (
 ), sale_lines AS (
     INSERT INTO transaction_lines (transaction_id, line_no, sku, category, quantity, unit_price)
     SELECT tx.id, l.line_no, l.sku, l.category, l.quantity, l.unit_price
-    FROM tx, unnest(%(skus)s::text[], %(categories)s::text[], %(quantities)s::int[], %(prices)s::bigint[])
-         WITH ORDINALITY AS l(sku, category, quantity, unit_price, line_no)
+    FROM tx, jsonb_to_recordset(%(lines)s::jsonb) AS l(line_no int, sku text, category text, quantity int,
+                                                      unit_price bigint)
 ), sale_awards AS (
     INSERT INTO transaction_awards (transaction_id, award_no, rule_id, name, points)
     SELECT tx.id, a.award_no, a.rule_id, a.name, a.points
-    FROM tx, unnest(%(award_rules)s::text[], %(award_names)s::text[], %(award_points)s::bigint[])
-         WITH ORDINALITY AS a(rule_id, name, points, award_no)
+    FROM tx, jsonb_to_recordset(%(awards)s::jsonb) AS a(award_no int, rule_id text, name text, points bigint)
 ), balance AS (
     UPDATE member_balances
     SET available = available + %(points)s, earned_total = earned_total + %(points)s
@@ -115,10 +157,50 @@ WITH member AS (
     SELECT %(customer_id)s, entry.id, entry.transaction_id, %(points)s, %(points)s, false, %(earned_at)s,
            %(available_at)s, %(expires_at)s
     FROM entry
-)
+)TIER
 SELECT (SELECT id FROM tx), (SELECT count(*) FROM member), b.available, b.pending, b.held, b.owed, b.earned_total
 FROM (SELECT 1) AS one LEFT JOIN balance AS b ON true
 """
+# The tier metric UPDATE of tiers/repository.note_metric, one round trip fewer: the sum over the member's
+# purchases in the window cannot see the row this statement inserts, so the sale's own share is added.
+# It runs only when the sale is written; it locks the member's tier row as note_metric does.
+_PG_TIER = """, tier AS (
+    UPDATE member_tiers
+    SET qualified_value = (SELECT {total} FROM transactions
+                           WHERE customer_id = %(customer_id)s AND kind = 'purchase'
+                             AND occurred_at >= %(tier_start)s AND occurred_at < %(tier_end)s) + %(tier_own)s
+    WHERE customer_id = %(customer_id)s AND EXISTS (SELECT 1 FROM tx)
+    RETURNING tier, qualified_value
+)
+"""
+# The stamping of stamps/repository.py (_PG_STAMP), on the new sale's id, only when it is written.
+_PG_STAMPS = """, stamped AS (
+    SELECT * FROM jsonb_to_recordset(%(cards)s::jsonb) AS s(card_id text, stamps int, target int)
+), stamp_events_written AS (
+    INSERT INTO stamp_events (transaction_id, purchase_id, customer_id, card_id, kind, stamps, created_at)
+    SELECT tx.id, tx.id, %(customer_id)s, stamped.card_id, 'purchase', stamped.stamps, %(now)s FROM tx, stamped
+), cards AS (
+    INSERT INTO member_stamp_cards (customer_id, card_id, card_no, program_version, stamps, target, started_at)
+    SELECT %(customer_id)s, stamped.card_id, 1, %(version)s, stamped.stamps, stamped.target, %(now)s FROM tx, stamped
+    ON CONFLICT (customer_id, card_id) WHERE completed_at IS NULL
+    DO UPDATE SET stamps = member_stamp_cards.stamps + EXCLUDED.stamps
+    RETURNING card_id, id, card_no, stamps, target
+)
+"""
+
+
+@functools.cache
+def _pg_sale(total: str | None, stamps: bool) -> str:
+    """The sale statement with the tier metric's CTE (`total`: its SQL) and the stamping's, as asked."""
+    ctes, columns = "", ""
+    if total is not None:
+        ctes += _PG_TIER.format(total=total)
+        columns += ",\n       (SELECT tier FROM tier), (SELECT qualified_value FROM tier)"
+    if stamps:
+        ctes += _PG_STAMPS
+        columns += ",\n       (SELECT json_agg(json_build_array(card_id, id, card_no, stamps, target)) FROM cards)"
+    return _PG_SALE.replace(")TIER\n", ")" + ctes if ctes else ")\n").replace(
+        "b.earned_total\nFROM", "b.earned_total" + columns + "\nFROM")
 
 # The same sale as _PG_SALE, autocommitted on its own: the sale, its points, the receipt (built
 # here from the Python-made `head`, `middle` and `tail` around the new id and balance) and, when
@@ -289,25 +371,46 @@ def write_simple_sale(session: Session, sale: SimpleSale) -> SaleWritten:
                                   dialect=connection.dialect) from exc
 
 
+def _lines_json(lines: list[Line]) -> str:
+    return json.dumps([{"line_no": n, "sku": line.sku, "category": line.category, "quantity": line.quantity,
+                        "unit_price": line.unit_price} for n, line in enumerate(lines, start=1)])
+
+
+def _awards_json(awards: tuple[Award, ...]) -> str:
+    return json.dumps([{"award_no": n, "rule_id": a.rule_id, "name": a.name, "points": a.points}
+                       for n, a in enumerate(awards, start=1)])
+
+
 def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
     params = {
         "customer_id": sale.customer_id, "store_id": sale.store_id, "pos_id": sale.pos_transaction_id,
         "occurred_at": sale.occurred_at, "amount": sale.amount, "currency": sale.currency, "points": sale.points,
         "now": sale.now, "reason": sale.reason, "actor": sale.actor, "earned_at": sale.earned_at,
         "available_at": sale.available_at, "expires_at": sale.expires_at,
-        "skus": [line.sku for line in sale.lines], "categories": [line.category for line in sale.lines],
-        "quantities": [line.quantity for line in sale.lines], "prices": [line.unit_price for line in sale.lines],
-        "award_rules": [a.rule_id for a in sale.awards], "award_names": [a.name for a in sale.awards],
-        "award_points": [a.points for a in sale.awards],
+        # One JSON text per list: psycopg's array dumping (seven arrays) cost more CPU than the JSON.
+        "lines": _lines_json(sale.lines), "awards": _awards_json(sale.awards),
     }
+    metric, stamps = sale.tier_metric, sale.stamps
+    if metric is not None:
+        params |= {"tier_start": metric.start, "tier_end": metric.end, "tier_own": metric.own}
+    if stamps is not None:
+        params |= {"cards": stamps.cards, "version": stamps.program_version}
     with driver.cursor() as cursor:
-        cursor.execute(_PG_SALE, params)
-        transaction_id, members, *balance = cursor.fetchone()
+        cursor.execute(_pg_sale(metric.total if metric is not None else None, stamps is not None), params)
+        transaction_id, members, *row = cursor.fetchone()
     if transaction_id is None:
         return SaleWritten(Outcome.DUPLICATE if members else Outcome.UNKNOWN_CUSTOMER)
+    balance, extra = row[:5], row[5:]
+    noted: tuple[str, int] | NotNoted | None = NOT_NOTED
+    if metric is not None:
+        tier, value, *extra = extra
+        noted = None if tier is None else (str(tier), int(value))
+    stamped = None
+    if stamps is not None:
+        stamped = [OpenCard(*card) for card in extra[0] or []]
     if balance[0] is None:
-        return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id)
-    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance))
+        return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id, tier_noted=noted, stamped=stamped)
+    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance), tier_noted=noted, stamped=stamped)
 
 
 def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
@@ -375,10 +478,7 @@ def write_sale_at_once(session: Session, sale: SimpleSale, receipt: Receipt,
         "occurred_at": sale.occurred_at, "amount": sale.amount, "currency": sale.currency, "points": sale.points,
         "now": sale.now, "reason": sale.reason, "actor": sale.actor, "earned_at": sale.earned_at,
         "available_at": sale.available_at, "expires_at": sale.expires_at,
-        "lines": json.dumps([{"line_no": n, "sku": line.sku, "category": line.category, "quantity": line.quantity,
-                              "unit_price": line.unit_price} for n, line in enumerate(sale.lines, start=1)]),
-        "awards": json.dumps([{"award_no": n, "rule_id": a.rule_id, "name": a.name, "points": a.points}
-                              for n, a in enumerate(sale.awards, start=1)]),
+        "lines": _lines_json(sale.lines), "awards": _awards_json(sale.awards),
         "head": receipt.head, "middle": receipt.middle, "tail": receipt.tail,
     }
     statement = _PG_SALE_AT_ONCE

@@ -23,7 +23,9 @@ from loyalty.models.transactions import TransactionAward
 from loyalty.programs import caps
 from loyalty.programs.rules import NOTHING, Award, Earned, MemberFacts
 from loyalty.programs.service import ActiveProgram, program_at
+from loyalty.stamps import service as stamps
 from loyalty.stores.service import store_kind
+from loyalty.tiers import service as tiers
 from loyalty.timeutil import as_utc, utcnow
 from loyalty.transactions import effects, hotpath
 from loyalty.transactions.schemas import AwardOut, BalanceOut, Line, PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
@@ -259,11 +261,23 @@ def _record_simple_sale(
                                  customer_id=data.customer_id, occurred_at=occurred_at)
     points = outcome.points
     reason = _earn_reason(data)
+    # PostgreSQL: the sale's statement also stores the member's tier metric and the sale's stamps (two
+    # round trips fewer); the stamps only when no stamp rule reads member facts (read after the upgrade).
+    postgres = session.get_bind().dialect.name == "postgresql"
+    tier_metric = (tiers.tier_metric(program, occurred_at, amount=data.amount, points=points)
+                   if postgres and program.definition.tiers is not None else None)
+    earned_stamps = (stamps.stamps_before_sale(program, store_id=data.store_id, store_kind=store_kind_,
+                                               amount=data.amount, occurred_at=occurred_at,
+                                               customer_id=data.customer_id, lines=data.lines)
+                     if postgres and program.definition.stamp_cards else None)
     written = hotpath.write_simple_sale(session, hotpath.SimpleSale(
         store_id=data.store_id, pos_transaction_id=data.transaction_id, customer_id=data.customer_id,
         occurred_at=occurred_at, amount=data.amount, currency=data.currency, points=points, lines=data.lines,
         awards=outcome.breakdown, reason=reason, actor=actor, now=now, earned_at=earned_at,
-        available_at=program.available_at(earned_at), expires_at=program.expires_at(earned_at)))
+        available_at=program.available_at(earned_at), expires_at=program.expires_at(earned_at),
+        tier_metric=tier_metric,
+        stamps=hotpath.StampsToAdd(stamps.stamps_json(program, earned_stamps), program.version)
+        if earned_stamps else None))
     if written.outcome is hotpath.Outcome.UNKNOWN_CUSTOMER:
         raise NotFound(f"customer {data.customer_id} does not exist")
     if written.outcome is hotpath.Outcome.DUPLICATE:
@@ -284,7 +298,8 @@ def _record_simple_sale(
     given = effects.after_purchase(session, program, effects.Sale(
         transaction_id=written.transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
         store_kind=store_kind_, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
-        lines=data.lines, points_earned=points, actor=actor, now=now))
+        lines=data.lines, points_earned=points, actor=actor, now=now), tier_noted=written.tier_noted,
+        stamped=None if earned_stamps is None else (earned_stamps, written.stamped or []))
     return Recorded(PurchaseOut(
         id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
