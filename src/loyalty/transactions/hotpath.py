@@ -112,10 +112,10 @@ class SaleWritten:
     stamped: list[OpenCard] | None = None
 
 
-_PG_SALE = """
-WITH member AS (
-    SELECT customer_id FROM member_balances WHERE customer_id = %(customer_id)s
-), tx AS (
+# What every sale statement below writes: the transaction (nothing when its POS id is recorded),
+# its lines and awards, the balance, and the earning's entry, postings and lot.
+_PG_SALE_ROWS = """\
+tx AS (
     INSERT INTO transactions (store_id, pos_transaction_id, kind, original_id, customer_id, occurred_at,
                               amount, currency, points_earned, points_redeemed, returned_amount,
                               points_reversed, points_restored, created_at)
@@ -157,7 +157,11 @@ WITH member AS (
     SELECT %(customer_id)s, entry.id, entry.transaction_id, %(points)s, %(points)s, false, %(earned_at)s,
            %(available_at)s, %(expires_at)s
     FROM entry
-)TIER
+)"""
+_PG_SALE = """
+WITH member AS (
+    SELECT customer_id FROM member_balances WHERE customer_id = %(customer_id)s
+), """ + _PG_SALE_ROWS + """TIER
 SELECT (SELECT id FROM tx), (SELECT count(*) FROM member), b.available, b.pending, b.held, b.owed, b.earned_total
 FROM (SELECT 1) AS one LEFT JOIN balance AS b ON true
 """
@@ -216,49 +220,7 @@ def _pg_sale(total: str | None, stamps: bool) -> str:
 _PG_SALE_AT_ONCE = """
 WITH member AS (
     SELECT customer_id FROM member_balances WHERE customer_id = %(customer_id)s AND owed = 0 FOR UPDATE
-), tx AS (
-    INSERT INTO transactions (store_id, pos_transaction_id, kind, original_id, customer_id, occurred_at,
-                              amount, currency, points_earned, points_redeemed, returned_amount,
-                              points_reversed, points_restored, created_at)
-    SELECT %(store_id)s, %(pos_id)s, 'purchase', NULL, member.customer_id, %(occurred_at)s, %(amount)s,
-           %(currency)s, %(points)s, 0, 0, 0, 0, %(now)s
-    FROM member
-    ON CONFLICT (store_id, pos_transaction_id) DO NOTHING
-    RETURNING id
-), sale_lines AS (
-    INSERT INTO transaction_lines (transaction_id, line_no, sku, category, quantity, unit_price)
-    SELECT tx.id, l.line_no, l.sku, l.category, l.quantity, l.unit_price
-    FROM tx, jsonb_to_recordset(%(lines)s::jsonb) AS l(line_no int, sku text, category text, quantity int,
-                                                      unit_price bigint)
-), sale_awards AS (
-    INSERT INTO transaction_awards (transaction_id, award_no, rule_id, name, points)
-    SELECT tx.id, a.award_no, a.rule_id, a.name, a.points
-    FROM tx, jsonb_to_recordset(%(awards)s::jsonb) AS a(award_no int, rule_id text, name text, points bigint)
-), balance AS (
-    UPDATE member_balances
-    SET available = available + %(points)s, earned_total = earned_total + %(points)s
-    WHERE customer_id = %(customer_id)s AND owed = 0 AND EXISTS (SELECT 1 FROM tx)
-    RETURNING available, pending, held, owed
-), entry AS (
-    INSERT INTO ledger_entries (kind, customer_id, source_type, source_id, event, reason, actor,
-                                corrects_entry_id, transaction_id, created_at)
-    SELECT 'earn', %(customer_id)s, 'transaction', tx.id::text, 'earn', %(reason)s, %(actor)s, NULL, tx.id,
-           %(now)s
-    FROM tx, balance
-    WHERE %(points)s > 0
-    RETURNING id, transaction_id
-), postings AS (
-    INSERT INTO ledger_postings (entry_id, account, customer_id, amount)
-    SELECT entry.id, p.account, p.customer_id, p.amount
-    FROM entry, (VALUES ('issued', NULL::bigint, -%(points)s::bigint),
-                        ('available', %(customer_id)s::bigint, %(points)s::bigint)) AS p(account, customer_id, amount)
-), lot AS (
-    INSERT INTO point_lots (customer_id, entry_id, transaction_id, points, remaining, pending, earned_at,
-                            available_at, expires_at)
-    SELECT %(customer_id)s, entry.id, entry.transaction_id, %(points)s, %(points)s, false, %(earned_at)s,
-           %(available_at)s, %(expires_at)s
-    FROM entry
-), receipt AS (
+), """ + _PG_SALE_ROWS + """, receipt AS (
     SELECT %(head)s::text || tx.id || %(middle)s::text || b.available || ',"pending":' || b.pending
            || ',"held":' || b.held || ',"owed":' || (-b.owed) || %(tail)s::text AS body
     FROM tx, balance AS b
