@@ -114,8 +114,8 @@ class _RowInvalid(Exception):
     pass
 
 
-def _text(row: dict[str, str], name: str, *, required: bool = False, limit: int = 200) -> str | None:
-    value = (row.get(name) or "").strip()
+def _checked(value: str, name: str, required: bool, limit: int) -> str | None:
+    """A stripped field's value, None when empty; refused when required and empty, or too long."""
     if not value:
         if required:
             raise _RowInvalid(f"{name} is empty")
@@ -123,6 +123,10 @@ def _text(row: dict[str, str], name: str, *, required: bool = False, limit: int 
     if len(value) > limit:
         raise _RowInvalid(f"{name} is longer than {limit} characters")
     return value
+
+
+def _text(row: dict[str, str], name: str, *, required: bool = False, limit: int = 200) -> str | None:
+    return _checked((row.get(name) or "").strip(), name, required, limit)
 
 
 def _moment(value: str, tz: ZoneInfo, name: str) -> datetime:
@@ -155,14 +159,7 @@ def check_header(header: Iterable[str], required: Iterable[str], known: Iterable
 
 def _field(values: Sequence[str], index: int, name: str, *, required: bool = False,
            limit: int = 200) -> str | None:
-    value = values[index].strip() if 0 <= index < len(values) else ""
-    if not value:
-        if required:
-            raise _RowInvalid(f"{name} is empty")
-        return None
-    if len(value) > limit:
-        raise _RowInvalid(f"{name} is longer than {limit} characters")
-    return value
+    return _checked(values[index].strip() if 0 <= index < len(values) else "", name, required, limit)
 
 
 class TransactionParser:
