@@ -165,7 +165,8 @@ def server(url: str, workers: int, log_path: Path, app: str = "loyalty.app:creat
            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {**os.environ, "LOYALTY_DATABASE_URL": url}
-    command = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", HOST,
+    # loyalty.server, as `loyalty serve`: one listening socket per worker (SO_REUSEPORT).
+    command = [sys.executable, "-m", "loyalty.server", "--factory", app, "--host", HOST,
                "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
                "--backlog", "4096"]
     with log_path.open("ab") as log:

@@ -1,4 +1,4 @@
-"""A real uvicorn server in a subprocess, on a free loopback port, for tests that need real HTTP."""
+"""A real server (loyalty.server, as `loyalty serve` runs it) in a subprocess on a free loopback port."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class LiveServer:
             self.port = free_port()
             env = {**os.environ, "LOYALTY_DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1"}
             command = [
-                sys.executable, "-m", "uvicorn", "--factory", "loyalty.app:create_app",
+                sys.executable, "-m", "loyalty.server", "--factory", "loyalty.app:create_app",
                 "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
                 "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "5",
             ]

@@ -82,12 +82,18 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
-    """Serve the API (OpenAPI docs at /docs)."""
-    import uvicorn
+    """Serve the API (OpenAPI docs at /docs); with several workers, each has its own socket (loyalty/server.py)."""
+    from loyalty.server import ServeOptions, ServerError
+    from loyalty.server import serve as run_server
 
     use_database(database_url)
     console.print(f"serving http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run("loyalty.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    try:
+        code = run_server(ServeOptions(app="loyalty.asgi:app", host=host, port=port, workers=workers))
+    except ServerError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 @app.command()
