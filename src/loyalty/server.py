@@ -164,8 +164,7 @@ class _Supervisor:
                     if self.stopping:
                         break
                     if time.monotonic() - started < self.options.startup_seconds:
-                        logger.error("worker %d (pid %s) exited with code %s while starting; stopping",
-                                     slot, process.pid, process.exitcode)
+                        # Printed, not logged: `loyalty serve` configures no logging, and this must be seen.
                         print(f"loyalty serve: a worker failed to start (exit code {process.exitcode}); "
                               "see its error above", file=sys.stderr)
                         failed = self.stopping = True
