@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # Database connections per server process, and as many request threads: a request never
     # waits for a connection while holding a thread, and no connection is opened per request.
     db_pool_size: int = Field(default=16, ge=1, le=200)
+    # POS purchases one server process runs at once; later ones wait their turn in arrival order.
+    # More at once only adds runnable threads and database backends to the CPUs: under saturation
+    # the operating system serves them unfairly and the p99 grows (docs/benchmarks.md: 16 at once,
+    # 63 - 68 ms at saturation; 4, 44 - 51 ms in most runs; same throughput).
+    purchase_concurrency: int = Field(default=4, ge=1, le=200)
     # Signs survey links. Unset: a random secret generated once and kept in the database, so
     # every worker and machine sharing the database agrees and links survive restarts.
     secret_key: SecretStr | None = None

@@ -5,7 +5,10 @@ read back as recorded."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,7 +18,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loyalty.api import problems
+from loyalty.app import create_app
+from loyalty.config import get_settings
 from loyalty.models import IdempotencyRecord, Transaction
+from loyalty.transactions import endpoints
 from loyalty.transactions.endpoints import PurchaseRoute, create_purchase
 from loyalty.transactions.schemas import PurchaseOut
 from tests.factories import auth, make_customer, make_key, make_store, purchase_body
@@ -144,3 +150,39 @@ def test_postgresql_writes_a_common_sale_at_once(client: TestClient, session: Se
     else:
         assert response.status_code == 500
         assert count(session, Transaction) == 0
+
+
+def test_purchases_beyond_the_setting_wait_their_turn(engine: Engine, session: Session, keys: dict[str, str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOYALTY_PURCHASE_CONCURRENCY caps the sales a process runs at once; the others queue, none fails."""
+    monkeypatch.setenv("LOYALTY_PURCHASE_CONCURRENCY", "2")
+    get_settings.cache_clear()
+    customer_ids = [make_customer(session).id for _ in range(8)]
+    running, most_at_once, lock = 0, 0, threading.Lock()
+    record = endpoints._purchase
+
+    def counted(*args: Any) -> Any:
+        nonlocal running, most_at_once
+        with lock:
+            running += 1
+            most_at_once = max(most_at_once, running)
+        try:
+            time.sleep(0.05)  # long enough for every request to have arrived while two are running
+            return record(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(endpoints, "_purchase", counted)
+    try:
+        with TestClient(create_app(engine), raise_server_exceptions=False) as client, \
+                ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(
+                lambda customer_id: client.post("/v1/transactions", json=purchase_body(customer_id, 100_000),
+                                                headers=auth(keys["store"])),
+                customer_ids))
+    finally:
+        get_settings.cache_clear()
+    assert [answer.status_code for answer in answers] == [201] * 8, [answer.text for answer in answers]
+    assert most_at_once == 2
+    assert count(session, Transaction) == 8

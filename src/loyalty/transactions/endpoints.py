@@ -7,7 +7,8 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from anyio import CapacityLimiter
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -33,6 +34,7 @@ from loyalty.api.deps import (
 )
 from loyalty.api.limits import IdPath
 from loyalty.auth.service import Principal, cached_principal
+from loyalty.config import get_settings
 from loyalty.errors import NotFound
 from loyalty.transactions import service
 from loyalty.transactions.schemas import PurchaseIn, PurchaseOut, ReturnIn, ReturnOut
@@ -139,6 +141,14 @@ def _purchase(endpoint: Callable[..., Response], engine: Engine, request: Reques
     return endpoint(data, principal, Writer(engine, principal, request.method, request.url.path, idempotency_key))
 
 
+def _purchase_limiter(app: FastAPI) -> CapacityLimiter:
+    """The process's queue of purchases waiting for a thread (first come, first served)."""
+    limiter: CapacityLimiter | None = getattr(app.state, "purchase_limiter", None)
+    if limiter is None:
+        limiter = app.state.purchase_limiter = CapacityLimiter(get_settings().purchase_concurrency)
+    return limiter
+
+
 class PurchaseRoute(APIRoute):
     """Serves `create_purchase` as described above; FastAPI still documents it."""
 
@@ -150,8 +160,9 @@ class PurchaseRoute(APIRoute):
             data, invalid = _parse_purchase(headers.get("content-type"), await request.body())
             presented = presented_key(headers.get("authorization"), headers.get("x-api-key"))
             engine: Engine = request.app.state.engine
-            return await run_in_threadpool(_purchase, endpoint, engine, request, presented,
-                                           cached_principal(presented), data, invalid)
+            async with _purchase_limiter(request.app):
+                return await run_in_threadpool(_purchase, endpoint, engine, request, presented,
+                                               cached_principal(presented), data, invalid)
         return handle
 
 
