@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import sqlite_datetime
+from loyalty.driver import fetch_one_numbered
 from loyalty.ledger.repository import Balance
 from loyalty.programs.rules import Award, MemberFacts
 from loyalty.stamps.repository import OpenCard
@@ -357,9 +358,8 @@ def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
         params |= {"tier_start": metric.start, "tier_end": metric.end, "tier_own": metric.own}
     if stamps is not None:
         params |= {"cards": stamps.cards, "version": stamps.program_version}
-    with driver.cursor() as cursor:
-        cursor.execute(_pg_sale(metric.total if metric is not None else None, stamps is not None), params)
-        transaction_id, members, *row = cursor.fetchone()
+    transaction_id, members, *row = fetch_one_numbered(
+        driver, _pg_sale(metric.total if metric is not None else None, stamps is not None), params)
     if transaction_id is None:
         return SaleWritten(Outcome.DUPLICATE if members else Outcome.UNKNOWN_CUSTOMER)
     balance, extra = row[:5], row[5:]
@@ -449,9 +449,7 @@ def write_sale_at_once(session: Session, sale: SimpleSale, receipt: Receipt,
         params["status"] = receipt.status
         statement = _PG_SALE_AT_ONCE_KEYED
     try:
-        with driver.cursor() as cursor:
-            cursor.execute(statement, params)
-            transaction_id, body, _ = cursor.fetchone()
+        transaction_id, body, _ = fetch_one_numbered(driver, statement, params)
     except dbapi.Error as exc:
         raise DBAPIError.instance("sale at once", None, exc, dbapi.Error, dialect=connection.dialect) from exc
     return None if body is None else WrittenAtOnce(transaction_id, body)
