@@ -19,7 +19,8 @@ def as_utc(value: datetime) -> datetime:
 
 
 def business_date(moment: datetime, tz: ZoneInfo) -> date:
-    return as_utc(moment).astimezone(tz).date()
+    # An aware moment converts straight to the zone; a naive one is UTC (as_utc).
+    return (moment if moment.tzinfo is not None else as_utc(moment)).astimezone(tz).date()
 
 
 def start_of_business_day(day: date, tz: ZoneInfo) -> datetime:

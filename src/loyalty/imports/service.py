@@ -332,10 +332,18 @@ def _score(
             totals = per_rule.sum(axis=0)
         points[rows] = totals
         columns, rule_indexes = np.nonzero(per_rule.T)  # purchase by purchase, each one's rules in order
-        for column, rule_index in zip(columns.tolist(), rule_indexes.tolist(), strict=True):
-            rule = engine.rules[rule_index]
-            line = purchases[int(rows[column])].line
-            awards[line] = (*awards.get(line, ()), Award(rule.id, rule.name, int(per_rule[rule_index, column])))
+        lines = [purchases[i].line for i in rows.tolist()]
+        # Awards are values: one object per (rule, points) shared by every sale that got it.
+        made: dict[tuple[int, int], Award] = {}
+        for column, rule_index, given in zip(columns.tolist(), rule_indexes.tolist(),
+                                             per_rule[rule_indexes, columns].tolist(), strict=True):
+            award = made.get((rule_index, given))
+            if award is None:
+                rule = engine.rules[rule_index]
+                award = made[(rule_index, given)] = Award(rule.id, rule.name, given)
+            line = lines[column]
+            earlier = awards.get(line)
+            awards[line] = (award,) if earlier is None else (*earlier, award)
         if member_tiers is not None and extra is not None:
             points[rows] += extra
             for column in np.flatnonzero(extra).tolist():

@@ -40,14 +40,12 @@ class ActiveProgram:
 
     def expires_at(self, earned_at: datetime) -> datetime | None:
         """End of the business day N months after earning, or of next calendar year."""
-        earned_on = business_date(earned_at, self.tz)
         expiry = self.definition.expiry
-        if expiry.end_of_next_calendar_year:
-            return start_of_business_day(date(earned_on.year + 2, 1, 1), self.tz)
-        if expiry.months_after_earning is None:
+        if not expiry.end_of_next_calendar_year and expiry.months_after_earning is None:
             return None
-        last_day = add_months(earned_on, expiry.months_after_earning)
-        return start_of_business_day(last_day + timedelta(days=1), self.tz)
+        tz = self.tz
+        return _expiry_for_day(business_date(earned_at, tz), tz, expiry.months_after_earning,
+                               expiry.end_of_next_calendar_year)
 
     def available_at(self, earned_at: datetime) -> datetime:
         return earned_at + timedelta(days=self.definition.pending_days)
@@ -59,6 +57,15 @@ class ActiveProgram:
         if rules.max_points_per_purchase is not None:
             return min(by_share, rules.max_points_per_purchase)
         return by_share
+
+
+@lru_cache(maxsize=4096)
+def _expiry_for_day(earned_on: date, tz: ZoneInfo, months: int | None, end_of_next_year: bool) -> datetime:
+    """A lot's expiry depends on its business day alone: an import computes it once per day, not per lot."""
+    if end_of_next_year:
+        return start_of_business_day(date(earned_on.year + 2, 1, 1), tz)
+    assert months is not None
+    return start_of_business_day(add_months(earned_on, months) + timedelta(days=1), tz)
 
 
 def load_program_file(path: Path) -> tuple[ProgramDefinition, str]:
