@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import allocate_ids, insert_rows
@@ -244,7 +244,7 @@ def _build(session: Session, *, seed: int, now: datetime) -> ServiceSummary:
     ticket_ids = allocate_ids(session, Ticket, len(specs))
     ticket_rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    open_count = breached_count = 0
+    open_count = 0
     for tid, (answer_id, customer, store, created, topic, text, channel) in zip(ticket_ids, specs, strict=True):
         created = min(created, now - timedelta(minutes=5))
         category = TOPICS[topic][0]
@@ -269,7 +269,6 @@ def _build(session: Session, *, seed: int, now: datetime) -> ServiceSummary:
         # Open and unanswered past the due time: the breach job (run below) marks and escalates them.
         breached_at = due if late else None
         open_count += status in ticket_service.OPEN
-        breached_count += late
         ticket_rows.append({
             "id": tid, "customer_id": customer, "store_id": store, "channel": channel, "category": category,
             "priority": priority, "subject": text[:60], "description": text, "status": status, "owner_id": owner,
@@ -299,7 +298,12 @@ def _build(session: Session, *, seed: int, now: datetime) -> ServiceSummary:
             event("status", closed_at, f"staff:{owner}", "", "resolved", "closed")
     insert_rows(session, Ticket, ticket_rows)
     insert_rows(session, TicketEvent, events)
-    breached_count += ticket_service.mark_breaches(session, now)
+    ticket_service.mark_breaches(session, now)
+    # Tickets breached either way (late first response, or open past the resolution time): the job
+    # counts breaches, and one ticket can have both.
+    breached_count = session.scalar(select(func.count()).select_from(Ticket).where(
+        Ticket.id.in_(ticket_ids),
+        or_(Ticket.breached_at.is_not(None), Ticket.resolution_breached_at.is_not(None)))) or 0
 
     # Goodwill points on some resolved complaints, through the ledger like any other grant.
     program = program_at(session, now)
