@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install demo serve test lint typecheck bench clean chromium
+.PHONY: install demo serve test lint typecheck bench clean chromium screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ serve: install
 ## The web tests drive Debian's Chromium through Playwright (never a downloaded browser).
 test: install lint typecheck chromium
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pytest -q -n 2 --dist loadfile
+
+## The README's screenshots (docs/screenshots/), taken by the browser tests; `make test` leaves them as they are.
+screenshots: install chromium
+	LOYALTY_WRITE_SCREENSHOTS=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pytest -q -n 2 --dist loadfile tests/web -k browser
 
 ## Debian's Chromium for the browser tests: installed with apt-get when missing (CI runs as root).
 CHROMIUM ?= /usr/bin/chromium
