@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -117,8 +118,6 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 def fetch_one_numbered(driver: Any, sql: str, params: dict[str, Any]) -> Any:
     """Runs a `%(name)s` statement through a raw cursor on the psycopg connection `driver`; its first row."""
-    import psycopg  # only PostgreSQL gets here
-
     text, names = numbered(sql)
     with psycopg.RawCursor(driver) as cursor:
         cursor.execute(text, [params[name] for name in names])

@@ -158,7 +158,7 @@ def test_purchases_beyond_the_setting_wait_their_turn(engine: Engine, session: S
     monkeypatch.setenv("LOYALTY_PURCHASE_CONCURRENCY", "2")
     get_settings.cache_clear()
     customer_ids = [make_customer(session).id for _ in range(8)]
-    running, most_at_once, lock = 0, 0, threading.Lock()
+    running, most_at_once, lock, two_running = 0, 0, threading.Lock(), threading.Event()
     record = endpoints._purchase
 
     def counted(*args: Any) -> Any:
@@ -166,8 +166,13 @@ def test_purchases_beyond_the_setting_wait_their_turn(engine: Engine, session: S
         with lock:
             running += 1
             most_at_once = max(most_at_once, running)
+            if running == 2:
+                two_running.set()
         try:
-            time.sleep(0.05)  # long enough for every request to have arrived while two are running
+            # The first sale waits for a second to run beside it (however slow the machine), then both
+            # stay long enough for the other requests to arrive and, were the cap broken, run too.
+            two_running.wait(timeout=10)
+            time.sleep(0.05)
             return record(*args)
         finally:
             with lock:
