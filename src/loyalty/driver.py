@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Insert
 
 from loyalty.bulk import sqlite_datetime
 
@@ -56,7 +56,13 @@ class DriverStatement:
             return found
         with self._lock:
             if self._statement is None:
-                self._statement = self._build()
+                statement = self._build()
+                if isinstance(statement, Insert):
+                    # Compiled on its own, an INSERT gets SQLAlchemy's implicit RETURNING of its key (for
+                    # inserted_primary_key), which nothing here reads: 8 % of a sale's CPU went to
+                    # describing the key record's answer. Inline, an explicit RETURNING stays.
+                    statement = statement.inline()
+                self._statement = statement
             compiled = self._statement.compile(dialect=dialect)  # type: ignore[attr-defined]
             positional = tuple(compiled.positiontup) if compiled.positional else None
             found = _Compiled(compiled.string, positional, dict(compiled.params))
