@@ -21,6 +21,7 @@ from loyalty.migrations.runner import upgrade_to_head
 from loyalty.models import Base
 from loyalty.programs.service import ProgramCache
 from loyalty.stores import service as stores_service
+from loyalty.transactions import service as transactions_service
 
 POSTGRES_URL = os.environ.get("LOYALTY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -78,6 +79,7 @@ def _clear_caches() -> None:
     ProgramCache.clear()
     clear_key_cache()
     stores_service._kinds.clear()
+    transactions_service._at_once_hints.clear()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -103,7 +103,11 @@ def writer_gate(engine: Engine) -> AbstractContextManager[Any]:
 def database_key(session: Session) -> str:
     """Identifies the database a session talks to, for per-database caches."""
     bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine_key(bind if isinstance(bind, Engine) else bind.engine)
+
+
+def engine_key(engine: Engine) -> str:
+    """`database_key` of an engine's sessions."""
     key = _database_keys.get(engine)
     if key is None:  # rendering the URL on every sale cost as much as the rule engine (profiled)
         key = _database_keys[engine] = engine.url.render_as_string(hide_password=True)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session
 
-from loyalty.models import Customer, Hold, IdempotencyRecord, LedgerEntry, Transaction
+from loyalty.models import ApiKey, Customer, Hold, IdempotencyRecord, LedgerEntry, Transaction
 from loyalty.programs.schemas import parse_program
 from loyalty.programs.service import apply_program, default_program
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store, purchase_body
@@ -228,6 +228,40 @@ class TestASaleOffTheAtOncePath:
         assert response.json()["type"].endswith("/idempotency-key-reused")
         assert balance_of(session, tiered)[0] == 120
         assert count(session, Transaction) == 2
+
+    def test_a_key_stored_while_the_sale_ran_commits_nothing(self, client: TestClient, session: Session,
+                                                             engine: Engine, tiered: int) -> None:
+        # Off the at-once path a sale does not look the key up first (optimistic): the record's INSERT
+        # failing after the sale must answer as the key's conflict, with the sale rolled back.
+        if engine.dialect.name != "postgresql":
+            pytest.skip("no other writer can store the key meanwhile on SQLite")
+        key = make_key(session)
+        api_key_id = session.scalar(select(ApiKey.id).order_by(ApiKey.id.desc()).limit(1))
+        transactions_before = count(session, Transaction)
+
+        stored: list[bool] = []
+
+        def store_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("INSERT INTO IDEMPOTENCY_KEYS") and not stored:
+                stored.append(True)  # before the insert below, which this listener sees too
+                with engine.connect() as other:
+                    other.execute(insert(IdempotencyRecord).values(
+                        api_key_id=api_key_id, key="t-race", method="POST", path="/v1/transactions",
+                        request_hash="another request", response_status=201, response_body="{}",
+                        created_at=datetime.now(UTC)))
+                    other.commit()
+
+        event.listen(engine, "before_cursor_execute", store_first)
+        try:
+            response = client.post("/v1/transactions", json=purchase_body(tiered, 250_000),
+                                   headers=auth(key, "t-race"))
+        finally:
+            event.remove(engine, "before_cursor_execute", store_first)
+        assert response.status_code == 409
+        assert response.json()["type"].endswith("/idempotency-key-reused")
+        assert count(session, Transaction) == transactions_before
+        assert balance_of(session, tiered)[0] == 100
+        assert count(session, IdempotencyRecord) == 1
 
     def test_a_failed_sale_does_not_use_up_the_key(self, client: TestClient, session: Session, tiered: int) -> None:
         key = make_key(session)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,14 +19,18 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loyalty.api import problems
+from loyalty.api.deps import Writer
 from loyalty.app import create_app
 from loyalty.config import get_settings
 from loyalty.models import IdempotencyRecord, Transaction
+from loyalty.programs.schemas import parse_program
+from loyalty.programs.service import apply_program, default_program
 from loyalty.transactions import endpoints
 from loyalty.transactions.endpoints import PurchaseRoute, create_purchase
 from loyalty.transactions.schemas import PurchaseOut
 from tests.factories import auth, make_customer, make_key, make_store, purchase_body
 from tests.readers import count, reading
+from tests.tiers.helpers import program_data
 
 
 @pytest.fixture
@@ -150,6 +155,41 @@ def test_postgresql_writes_a_common_sale_at_once(client: TestClient, session: Se
     else:
         assert response.status_code == 500
         assert count(session, Transaction) == 0
+
+
+def test_sales_are_tried_at_once_only_while_the_program_allows_it(
+        client: TestClient, session: Session, engine: Engine, keys: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a program with tiers no sale can be written at once: after the first such sale the endpoint
+    stops trying (the try costs a session); the first sale under a program without them tries again."""
+    customer_id = make_customer(session).id
+    tried: list[str] = []
+    run_at_once = Writer.run_at_once
+
+    def counted(writer: Writer, *args: Any) -> Any:
+        tried.append(writer.idempotency_key or "")
+        return run_at_once(writer, *args)
+
+    monkeypatch.setattr(Writer, "run_at_once", counted)
+
+    def sell(name: str) -> None:
+        response = client.post("/v1/transactions", json=purchase_body(customer_id, 500_000, pos_id=name),
+                               headers=auth(keys["store"], name))
+        assert response.status_code == 201, response.text
+
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    tiered = default_program().definition.model_dump(mode="json") | {"tiers": program_data()["tiers"]}
+    apply_program(session, parse_program(tiered), "test", actor="test", effective_from=start)
+    session.commit()
+    sell("tiered-1")
+    sell("tiered-2")
+    assert tried == ["tiered-1"]
+    apply_program(session, default_program().definition, "test", actor="test", effective_from=start)
+    session.commit()
+    sell("plain-1")  # the hint still says no: this one takes the general path and corrects it
+    sell("plain-2")
+    assert tried == ["tiered-1", "plain-2"]
+    assert count(session, Transaction) == 4
 
 
 def test_purchases_beyond_the_setting_wait_their_turn(engine: Engine, session: Session, keys: dict[str, str],

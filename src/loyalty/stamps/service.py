@@ -93,7 +93,7 @@ def stamps_json(program: ActiveProgram, earned: dict[str, int]) -> str:
 def on_purchase(session: Session, program: ActiveProgram, sale: Sale,
                 stamped: tuple[dict[str, int], list[repository.OpenCard]] | None = None) -> list[CardReward]:
     """Stamps a member's sale; returns the vouchers of the cards it completed. `stamped`: what the sale's
-    own statement already stamped (the stamps of `stamps_before_sale`, the open cards after them)."""
+    own statement already stamped (the stamps of `stamps_before_sale`, and the cards they filled)."""
     engine = engine_for(program.definition)
     if stamped is not None:
         earned, cards = stamped

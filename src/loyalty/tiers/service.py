@@ -229,10 +229,10 @@ def on_purchase(session: Session, program: ActiveProgram, customer_id: int, at: 
     if tiers is None:
         return None
     metric = tiers.qualification.metric
-    start, end = current_window(program, tiers, at)
     if isinstance(noted, NotNoted):  # else the sale's own statement did it (transactions/hotpath.py)
-        noted = repository.note_metric(session, metric, customer_id, start, end)  # and locks the tier row
-    if noted is None:
+        noted = repository.note_metric(session, metric, customer_id, *current_window(program, tiers, at))
+    if noted is None:  # the member's first tier row
+        start, end = current_window(program, tiers, at)
         value, _ = repository.member_metric(session, metric, customer_id, start, end)
         reached = tiers.qualifying(value)
         if repository.insert_if_absent(session, customer_id=customer_id, tier=reached.code, since=at,

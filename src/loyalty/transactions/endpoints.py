@@ -51,7 +51,7 @@ def create_purchase(data: PurchaseIn, principal: PosKey, write: WriteDep) -> Res
             return None
         return WrittenOutcome(201, written.body, {"Location": f"/v1/transactions/{written.transaction_id}"})
 
-    answered = write.run_at_once(data, at_once)
+    answered = write.run_at_once(data, at_once) if service.worth_trying_at_once(write.engine) else None
     if answered is not None:
         return answered
 

@@ -109,7 +109,8 @@ class SaleWritten:
     # With `tier_metric` on PostgreSQL, once the sale is written: (stored tier, metric) as note_metric
     # answers, or None when the member has no tier row yet.
     tier_noted: tuple[str, int] | NotNoted | None = NOT_NOTED
-    # With `stamps`, once the sale is written: the open cards after its stamps (add_stamps's answer).
+    # With `stamps`, once the sale is written: the cards its stamps filled (of add_stamps's answer, the
+    # ones stamps/service._completions acts on).
     stamped: list[OpenCard] | None = None
 
 
@@ -203,7 +204,9 @@ def _pg_sale(total: str | None, stamps: bool) -> str:
         columns += ",\n       (SELECT tier FROM tier), (SELECT qualified_value FROM tier)"
     if stamps:
         ctes += _PG_STAMPS
-        columns += ",\n       (SELECT json_agg(json_build_array(card_id, id, card_no, stamps, target)) FROM cards)"
+        # Only the cards this sale filled: nearly always none, so nearly always NULL (no JSON to parse).
+        columns += (",\n       (SELECT json_agg(json_build_array(card_id, id, card_no, stamps, target)) FROM cards"
+                    " WHERE stamps >= target)")
     return _PG_SALE.replace(")TIER\n", ")" + ctes if ctes else ")\n").replace(
         "b.earned_total\nFROM", "b.earned_total" + columns + "\nFROM")
 
