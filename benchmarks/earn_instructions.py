@@ -99,6 +99,8 @@ def count(args: argparse.Namespace, url: str, fixture: Fixture, workdir: Path) -
         found = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.MULTILINE)
         if "measured" in header and found:
             totals.append(int(found.group(1)))
+            if args.keep_dump is not None:
+                shutil.copyfile(dump, args.keep_dump)
     if len(totals) != 1:
         raise RuntimeError(f"expected one 'measured' dump, found {len(totals)} in {[d.name for d in dumps]}")
     return totals[0]
@@ -112,6 +114,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--program", type=Path, default=DEFAULT_PROGRAM_FILE)
     parser.add_argument("--lines", action="store_true", help="a third of the purchases carry 1-3 lines")
+    parser.add_argument("--keep-dump", type=Path, default=None, metavar="FILE",
+                        help="copy the measured callgrind dump here (for callgrind_annotate)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--signals", help=argparse.SUPPRESS)
