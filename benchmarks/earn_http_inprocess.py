@@ -98,9 +98,10 @@ class Client:
                                 "occurred_at": self.occurred_at, "amount": rnd.randint(50_000, 2_000_000),
                                 "currency": "VND"}
         if self.lines and self.counter % 3 == 0:
-            lines = [{"sku": f"SKU-{rnd.randint(0, 199):03d}", "category": rnd.choice(CATEGORIES),
-                      "quantity": rnd.randint(1, 3), "unit_price": rnd.choice([25_000, 60_000, 120_000])}
-                     for _ in range(rnd.randint(1, 3))]
+            lines: list[dict[str, Any]] = [
+                {"sku": f"SKU-{rnd.randint(0, 199):03d}", "category": rnd.choice(CATEGORIES),
+                 "quantity": rnd.randint(1, 3), "unit_price": rnd.choice([25_000, 60_000, 120_000])}
+                for _ in range(rnd.randint(1, 3))]
             body["lines"] = lines
             body["amount"] = sum(x["quantity"] * x["unit_price"] for x in lines)
         return headers, json.dumps(body).encode()
