@@ -6,8 +6,10 @@ The portal's tests reuse these (see docs/web.md).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -29,8 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # The README's screenshots are rewritten only when asked (`make screenshots`): every run renders new
 # timestamps, so writing them on each test run left the checkout modified. Tests that read a
 # screenshot back (the vouchers' QR codes) get it from a temporary directory otherwise.
-SCREENSHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("LOYALTY_WRITE_SCREENSHOTS") == "1"
-               else Path(tempfile.mkdtemp(prefix="loyalty-screenshots-")))
+if os.environ.get("LOYALTY_WRITE_SCREENSHOTS") == "1":
+    SCREENSHOTS = ROOT / "docs" / "screenshots"
+else:
+    SCREENSHOTS = Path(tempfile.mkdtemp(prefix="loyalty-screenshots-"))
+    atexit.register(shutil.rmtree, SCREENSHOTS, ignore_errors=True)  # one per test process, gone after it
 CHROMIUM = os.environ.get("LOYALTY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]

@@ -221,8 +221,10 @@ def worth_trying_at_once(engine: Engine) -> bool:
     return _at_once_hints.get(engine_key(engine), True)
 
 
-def _note_at_once(session: Session, program: ActiveProgram) -> None:
-    _at_once_hints[database_key(session)] = at_once_program(program)
+def _note_at_once(session: Session, program: ActiveProgram) -> bool:
+    """Notes (and answers) at_once_program for this database's next sale."""
+    verdict = _at_once_hints[database_key(session)] = at_once_program(program)
+    return verdict
 
 
 _JSON_TIME = TypeAdapter(datetime)
@@ -244,9 +246,9 @@ def record_purchase_at_once(session: Session, data: PurchaseIn, *, actor: str,
     occurred_at = as_utc(data.occurred_at)
     kind = store_kind(session, data.store_id)
     program = program_at(session, occurred_at)
-    _note_at_once(session, program)
+    allowed = _note_at_once(session, program)
     earned_at = min(occurred_at, now)
-    if (data.currency != program.definition.currency or not at_once_program(program)
+    if (data.currency != program.definition.currency or not allowed
             or program.available_at(earned_at) > now):
         return None
     earned = _earned(program, kind, data, 0, None)
