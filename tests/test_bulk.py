@@ -1,4 +1,5 @@
-"""loyalty.bulk's SQLite datetime text: what the ORM itself would store, whatever the zone."""
+"""loyalty.bulk: ids drawn up front, and the SQLite datetime text (what the ORM itself would store, whatever
+the zone)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Engine, func, select, text
 from sqlalchemy.dialects import sqlite
 
-from loyalty.bulk import _converted_column, sqlite_datetime
+from loyalty.bulk import _converted_column, allocate_ids, insert_rows, sqlite_datetime
+from loyalty.db import session_factory
+from loyalty.models import Store
+from loyalty.models.transactions import Transaction
 
 _ORM_TEXT = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
 _ZONES = st.sampled_from([UTC, ZoneInfo("UTC"), ZoneInfo("Asia/Ho_Chi_Minh"), ZoneInfo("Asia/Kathmandu"),
@@ -39,3 +43,64 @@ def test_a_column_converts_each_value_and_repeats_reuse_the_text() -> None:
     calls: list[object] = []
     _converted_column(values, lambda v: calls.append(v))
     assert len(calls) == 5  # the second `now` in a row is the same object: converted once
+
+
+def _sale(pos_id: str, **values: object) -> dict[str, object]:
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    return {"store_id": "S1", "pos_transaction_id": pos_id, "kind": "purchase", "customer_id": None,
+            "occurred_at": now, "amount": 100, "currency": "VND", "points_earned": 0, "points_redeemed": 0,
+            "returned_amount": 0, "points_reversed": 0, "points_restored": 0, "created_at": now, **values}
+
+
+def _draw_and_insert(engine: Engine, count: int, prefix: str) -> list[int]:
+    """Draws `count` ids and inserts a sale under each, in one transaction as the importer does."""
+    session = session_factory(engine)()
+    try:
+        if session.get(Store, "S1") is None:
+            session.add(Store(id="S1", name="Store 1", kind="retail", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+            session.flush()
+        ids = allocate_ids(session, Transaction, count)
+        insert_rows(session, Transaction, [_sale(f"{prefix}-{n}", id=i) for n, i in enumerate(ids)])
+        session.commit()
+    finally:
+        session.close()
+    return ids
+
+
+def _insert_numbered_by_database(engine: Engine, pos_id: str) -> int:
+    with engine.begin() as conn:
+        conn.execute(Transaction.__table__.insert(), [_sale(pos_id)])
+        new_id = conn.scalar(select(Transaction.id).where(Transaction.pos_transaction_id == pos_id))
+    assert new_id is not None
+    return new_id
+
+
+def test_drawn_ids_are_fresh_distinct_and_increasing(engine: Engine) -> None:
+    _draw_and_insert(engine, 1, "store")  # the store's row
+    before = _insert_numbered_by_database(engine, "before")
+    first = _draw_and_insert(engine, 5, "first")
+    second = _draw_and_insert(engine, 1000, "second")
+    assert len(first) == 5 and first == sorted(set(first)) and first[0] > before
+    assert len(second) == 1000 and second == sorted(set(second)) and second[0] > first[-1]
+    assert _insert_numbered_by_database(engine, "after") > second[-1]
+    session = session_factory(engine)()
+    try:
+        assert allocate_ids(session, Transaction, 0) == []
+    finally:
+        session.close()
+
+
+def test_ids_that_are_not_one_run_come_back_as_drawn(engine: Engine) -> None:
+    """Another session drawing meanwhile leaves gaps; a sequence stepping by 3 makes them certain."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite numbers from max(id) under its write lock: always one run")
+    with engine.begin() as conn:
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('transactions', 'id'), 40)"))
+        conn.execute(text("ALTER SEQUENCE transactions_id_seq INCREMENT BY 3"))
+    try:
+        assert _draw_and_insert(engine, 4, "stepped") == [43, 46, 49, 52]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER SEQUENCE transactions_id_seq INCREMENT BY 1"))
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Transaction)) == 4

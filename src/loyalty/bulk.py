@@ -20,6 +20,17 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
+# The sequence is looked up once (an InitPlan): pg_get_serial_sequence evaluated per row cost 4.5 µs of
+# the server's time an id, nine times nextval's own. The ids travel as a range when they are one run,
+# else as an array in the order drawn (increasing); the CTE is volatile, so it is evaluated once.
+_DRAW_IDS = text(
+    "WITH drawn AS (SELECT nextval((SELECT pg_get_serial_sequence(:table, 'id')::regclass)) AS id"
+    " FROM generate_series(1, :n)),"
+    " span AS (SELECT min(id) AS low, max(id) AS high, count(*) AS n FROM drawn)"
+    " SELECT low, high, CASE WHEN high - low + 1 = n THEN NULL"
+    " ELSE (SELECT array_agg(id ORDER BY id) FROM drawn) END FROM span")
+
+
 def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
     """`count` fresh primary keys for `table`.
 
@@ -30,11 +41,10 @@ def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
         return []
     table = _table(model)
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(
-            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-            {"table": table.name, "n": count},
-        ).scalars().all()
-        return [int(r) for r in rows]
+        low, high, scattered = session.execute(_DRAW_IDS, {"table": table.name, "n": count}).one()
+        if scattered is None:  # one unbroken run, as when no other session drew from the sequence meanwhile
+            return list(range(low, high + 1))
+        return [int(i) for i in scattered]
     start = session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0
     return list(range(start + 1, start + count + 1))
 
