@@ -3,18 +3,18 @@ the zone)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import DateTime, Engine, func, select, text
+from sqlalchemy import Column, DateTime, Engine, MetaData, Numeric, Table, func, select, text
 from sqlalchemy.dialects import sqlite
 
-from loyalty.bulk import _converted_column, allocate_ids, insert_rows, sqlite_datetime
+from loyalty.bulk import _binary_type, _converted_column, _copy, allocate_ids, insert_rows, sqlite_datetime
 from loyalty.db import session_factory
-from loyalty.models import Store
+from loyalty.models import Base, Customer, Store
 from loyalty.models.transactions import Transaction
 
 _ORM_TEXT = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
@@ -104,3 +104,64 @@ def test_ids_that_are_not_one_run_come_back_as_drawn(engine: Engine) -> None:
             conn.execute(text("ALTER SEQUENCE transactions_id_seq INCREMENT BY 1"))
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Transaction)) == 4
+
+
+_FORMAT_TYPE = {"timestamptz": "timestamp with time zone", "int8": "bigint", "int4": "integer", "int2": "smallint",
+                "bool": "boolean", "date": "date"}
+
+
+def test_every_column_is_copied_as_the_type_the_database_has(engine: Engine) -> None:
+    """Binary COPY sends each column as its model's type; the migrated database must have that type
+    (an int4 column refuses int8 data), so a model and a migration that disagree fail here, not in an import."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    with engine.connect() as conn:
+        actual = {(table, column): (kind, varchar) for table, column, kind, varchar in conn.execute(text(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, NULL), a.atttypid = 'varchar'::regtype "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped"))}
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            sent = _binary_type(column.type)
+            kind, varchar = actual[(table.name, column.name)]
+            assert sent is not None, f"{table.name}.{column.name}: {column.type} has no binary COPY type"
+            if sent == "text":
+                assert kind == "text" or varchar, f"{table.name}.{column.name} is {kind}"
+            else:
+                assert kind == _FORMAT_TYPE[sent], f"{table.name}.{column.name} is {kind}, COPY sends {sent}"
+
+
+def test_many_rows_go_in_as_the_orm_would_write_them(engine: Engine) -> None:
+    """insert_rows with enough rows for COPY on PostgreSQL (executemany on SQLite): read back equal."""
+    moment = datetime(2026, 12, 6, 11, 30, 15, 123456, tzinfo=UTC)
+    rows = [{"name": f"Nguyễn Văn {n}" if n % 3 else None, "birthday": date(1990, 1 + n % 12, 1 + n % 28),
+             "gender": None, "city": "Hà Nội", "preferred_channel": None, "consent_email": n % 2 == 0,
+             "consent_sms": False, "consent_zalo": True, "consent_phone": False, "enrolled_store_id": None,
+             "enrolled_at": moment + timedelta(days=n), "created_at": moment, "updated_at": moment}
+            for n in range(120)]
+    session = session_factory(engine)()
+    try:
+        insert_rows(session, Customer, rows)
+        session.commit()
+        stored = session.scalars(select(Customer).order_by(Customer.id)).all()
+        assert [{name: getattr(c, name) for name in rows[0]} for c in stored] == rows
+    finally:
+        session.close()
+
+
+def test_a_column_type_without_a_binary_form_is_copied_as_text(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    scratch = Table("bulk_scratch", MetaData(), Column("id", Numeric, primary_key=True), Column("price", Numeric))
+    scratch.create(engine)
+    try:
+        session = session_factory(engine)()
+        try:
+            _copy(session, scratch, ["id", "price"], [(n, f"{n}.25") for n in range(3)])
+            session.commit()
+            assert [tuple(map(str, r)) for r in session.execute(select(scratch).order_by(scratch.c.id))] == [
+                ("0", "0.25"), ("1", "1.25"), ("2", "2.25")]
+        finally:
+            session.close()
+    finally:
+        scratch.drop(engine)

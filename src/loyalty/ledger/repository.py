@@ -216,14 +216,14 @@ def insert_earnings(session: Session, earnings: Sequence[Earning], *, actor: str
         for e, entry_id, lot_id in zip(earnings, entry_ids, lot_ids, strict=True)])
     connection = session.connection()
     postgresql = connection.dialect.name == "postgresql"
-    if postgresql:
-        # Sequence values drawn by one statement need not be contiguous under concurrent writers.
-        connection.execute(text(_POSTINGS_FROM_LOTS.format(lots="l.id = ANY(CAST(:lot_ids AS bigint[]))")),
-                           {"lot_ids": lot_ids})
-    else:
-        # SQLite: the import holds the write lock, so the ids allocated are one contiguous range.
+    if lot_ids[-1] - lot_ids[0] + 1 == len(lot_ids):
+        # One unbroken run of ids (always on SQLite, whose import holds the write lock; on PostgreSQL
+        # unless another session drew from the sequence meanwhile): every lot in the range is ours.
         connection.execute(text(_POSTINGS_FROM_LOTS.format(lots="l.id BETWEEN :first AND :last")),
                            {"first": lot_ids[0], "last": lot_ids[-1]})
+    else:
+        connection.execute(text(_POSTINGS_FROM_LOTS.format(lots="l.id = ANY(CAST(:lot_ids AS bigint[]))")),
+                           {"lot_ids": lot_ids})
     per_customer: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for e in earnings:
         per_customer[e.customer_id][1 if e.pending else 0] += e.points
