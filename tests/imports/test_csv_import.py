@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from loyalty.imports import pipeline
 from loyalty.imports.pipeline import import_customer_file, import_transaction_file
 from loyalty.imports.rows import CsvHeaderError
 from loyalty.ledger.verify import verify
@@ -117,6 +118,28 @@ class TestImportTransactions:
         report = import_transaction_file(engine, write(tmp_path, HEADER + rows), batch_size=40)
         assert report.imported == 250
         assert balance(session, customer.id) == 2500
+
+    def test_statistics_are_refreshed_as_the_tables_grow_and_not_when_nothing_was_written(
+        self, engine: Engine, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        refreshed: list[int] = []
+        monkeypatch.setattr(pipeline, "refresh_statistics", lambda s: refreshed.append(len(refreshed)))
+        make_store(session, "HN01", "retail")
+        make_customer(session, phone="0912345678")
+        rows = "".join(f"E{i},HN01,0912345678,2026-10-01T10:00:00+07:00,100000,,\n" for i in range(100))
+        path = write(tmp_path, HEADER + rows)
+        assert import_transaction_file(engine, path, batch_size=20).imported == 100
+        assert len(refreshed) == 3  # after batches 1, 2 and 4 of 5
+        assert import_transaction_file(engine, path, batch_size=20).skipped == 100
+        assert len(refreshed) == 3  # the same file again wrote nothing
+        more = "".join(f"F{i},HN01,0912345678,2026-10-01T10:00:00+07:00,100000,,\n" for i in range(20))
+        assert import_transaction_file(engine, write(tmp_path, HEADER + rows + more), batch_size=20).imported == 20
+        assert len(refreshed) == 3  # batch 6 grew the tables, but refreshes come after batches 1, 2, 4, 8 ...
+        assert import_transaction_file(engine, write(tmp_path, HEADER + more + rows), batch_size=20).skipped == 120
+        assert len(refreshed) == 3
+        newer = "".join(f"G{i},HN01,0912345678,2026-10-01T10:00:00+07:00,100000,,\n" for i in range(20))
+        assert import_transaction_file(engine, write(tmp_path, HEADER + more + newer), batch_size=20).imported == 20
+        assert len(refreshed) == 4  # batch 2 grew them
 
 
 class TestImportCustomers:

@@ -60,11 +60,16 @@ def _run(engine: Engine, path: Path, batches: Iterator[list[Row]],
     total = BatchReport()
     rows_in_file = count_lines(path) if on_rows else 0
     done = 0
+    grown = False  # since the statistics were last refreshed
     for number, batch in enumerate(batches, start=1):
         # Each batch commits on its own: memory stays constant, and a re-run skips what is done.
-        total.add(run_in_transaction(engine, partial(work, batch=batch)))  # type: ignore[call-arg]
-        if number & (number - 1) == 0:  # batches 1, 2, 4, 8, ...: statistics keep up with growth
+        report = run_in_transaction(engine, partial(work, batch=batch))  # type: ignore[call-arg]
+        total.add(report)
+        grown = grown or bool(report.imported or report.created_customers)
+        # Batches 1, 2, 4, 8, ...: statistics keep up with growth (a file imported again grows nothing).
+        if number & (number - 1) == 0 and grown:
             run_in_transaction(engine, refresh_statistics)
+            grown = False
         done += len(batch)
         if on_rows is not None:
             on_rows(done, max(rows_in_file, done))
