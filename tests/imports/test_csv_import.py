@@ -65,12 +65,15 @@ class TestImportTransactions:
                      + "B4,HN01,0999999999,2026-11-01T10:00:00+07:00,100000,,\n"   # line 5: unknown customer
                      + "B5,HN01,0912345678,2026-11-01T10:00:00+07:00,-5,,\n"       # line 6: negative
                      + "B1,HN01,0912345678,2026-11-01T10:00:00+07:00,250000,,\n"   # line 7: duplicate of 2
-                     + "B6,HN01,0912345678,2026-11-01T10:00:00+07:00,12.5,,\n")    # line 8: not whole
+                     + "B6,HN01,0912345678,2026-11-01T10:00:00+07:00,12.5,,\n"     # line 8: not whole
+                     + "B\x007,HN01,0912345678,2026-11-01T10:00:00+07:00,1000,,\n"  # line 9: NUL in the id
+                     + "B8,HN\x0001,0912345678,2026-11-01T10:00:00+07:00,1000,,\n")  # line 10: NUL in the store
         report = import_transaction_file(engine, path)
         lines = {e.line: e.message for e in report.errors}
-        assert set(lines) == {3, 4, 5, 6, 7, 8}
+        assert set(lines) == {3, 4, 5, 6, 7, 8, 9, 10}
         assert "ISO 8601" in lines[3] and "NOPE" in lines[4] and "unknown customer" in lines[5]
         assert "negative" in lines[6] and "line 2" in lines[7] and "whole number" in lines[8]
+        assert lines[9] == "transaction_id contains a NUL character" and "store_id" in lines[10]
         assert report.imported == 1
         assert balance(session, customer.id) == 20
         assert count(session, Transaction) == 1
@@ -153,12 +156,14 @@ class TestImportCustomers:
                      "0987654321,,,Trần Thị Bình,1990-13-01,female,,\n"
                      ",,,No identity,,,,\n"
                      "0911111111,,,Lê Chi,,female,maybe,\n"
-                     "0922222222,,,Phạm Dũng,,male,no,HN01\n", "customers.csv")
+                     "0922222222,,,Phạm Dũng,,male,no,HN01\n"
+                     "0933333333,,,Võ\x00 Em,,,,\n", "customers.csv")
         report = import_customer_file(engine, path)
         lines = {e.line: e.message for e in report.errors}
-        assert set(lines) == {3, 4, 5, 6}
+        assert set(lines) == {3, 4, 5, 6, 8}
         assert "line 2" in lines[3] and "birthday" in lines[4]
         assert "phone, email" in lines[5] and "consent_sms" in lines[6]
+        assert lines[8] == "name contains a NUL character"
         assert report.imported == 2
         again = import_customer_file(engine, path)
         # Line 3 repeats line 2's phone: on a second run that customer exists, so it is skipped too.

@@ -122,6 +122,8 @@ def _checked(value: str, name: str, required: bool, limit: int) -> str | None:
         return None
     if len(value) > limit:
         raise _RowInvalid(f"{name} is longer than {limit} characters")
+    if "\x00" in value:  # PostgreSQL cannot store it in text, and SQLite must not keep what PostgreSQL refuses
+        raise _RowInvalid(f"{name} contains a NUL character")
     return value
 
 
