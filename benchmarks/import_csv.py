@@ -13,8 +13,10 @@ The machine is shared, so rows per CPU-second is the figure to compare between r
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -81,6 +83,7 @@ def main() -> None:
     if args.no_bulk_load:
         import_service.BULK_LOAD_MIN_ROWS = 2**62
     workdir = Path(tempfile.mkdtemp(prefix="loyalty-import-"))
+    atexit.register(shutil.rmtree, workdir, True)  # the generated files and the SQLite database
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     fresh_database(url)
     engine = make_engine(url)

@@ -14,7 +14,9 @@ and the same from the demo's transactions CSV (`loyalty demo --export-transactio
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="loyalty-simulate-"))
+    atexit.register(shutil.rmtree, workdir, True)  # the generated files and the SQLite database
     url = args.database_url or f"sqlite:///{workdir / 'demo.db'}"
     engine = make_engine(url)
     ProgramCache.clear()
