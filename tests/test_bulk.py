@@ -98,12 +98,13 @@ def test_ids_that_are_not_one_run_come_back_as_drawn(engine: Engine) -> None:
         conn.execute(text("SELECT setval(pg_get_serial_sequence('transactions', 'id'), 40)"))
         conn.execute(text("ALTER SEQUENCE transactions_id_seq INCREMENT BY 3"))
     try:
-        assert _draw_and_insert(engine, 4, "stepped") == [43, 46, 49, 52]
+        assert _draw_and_insert(engine, 4, "few") == [43, 46, 49, 52]
+        assert _draw_and_insert(engine, 150, "many") == list(range(55, 55 + 3 * 150, 3))  # a run's other form
     finally:
         with engine.begin() as conn:
             conn.execute(text("ALTER SEQUENCE transactions_id_seq INCREMENT BY 1"))
     with engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(Transaction)) == 4
+        assert conn.scalar(select(func.count()).select_from(Transaction)) == 154
 
 
 _FORMAT_TYPE = {"timestamptz": "timestamp with time zone", "int8": "bigint", "int4": "integer", "int2": "smallint",

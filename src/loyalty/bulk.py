@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
+from loyalty.db import database_key
 from loyalty.models.base import Base, UTCDateTime
 
 
@@ -21,19 +22,33 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
-# The sequence is looked up once (an InitPlan): pg_get_serial_sequence evaluated per row cost 4.5 µs of
-# the server's time an id, nine times nextval's own. The ids travel as a range when they are one run,
-# else as an array in the order drawn (increasing); the CTE is volatile, so it is evaluated once.
-_DRAW_IDS = text(
-    "WITH drawn AS (SELECT nextval((SELECT pg_get_serial_sequence(:table, 'id')::regclass)) AS id"
-    " FROM generate_series(1, :n)),"
+# pg_get_serial_sequence evaluated for every id drawn cost 4.5 µs of the server's time an id, nine times
+# nextval's own, so each table's sequence is looked up once per database (its name never changes).
+_sequences: dict[tuple[str, str], str] = {}
+_FEW_IDS = 100
+_DRAW_FEW = text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :n)")
+# Many ids travel as (low, high) when they are one run, else as an array in the order drawn
+# (increasing). The sequence is cast once (an InitPlan); the CTE is volatile, so it is evaluated once.
+_DRAW_MANY = text(
+    "WITH drawn AS (SELECT nextval((SELECT CAST(:sequence AS regclass))) AS id FROM generate_series(1, :n)),"
     " span AS (SELECT min(id) AS low, max(id) AS high, count(*) AS n FROM drawn)"
     " SELECT low, high, CASE WHEN high - low + 1 = n THEN NULL"
     " ELSE (SELECT array_agg(id ORDER BY id) FROM drawn) END FROM span")
 
 
+def _sequence(session: Session, table: str) -> str:
+    key = (database_key(session), table)
+    name = _sequences.get(key)
+    if name is None:
+        name = session.scalar(text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table})
+        if name is None:
+            raise ValueError(f"{table}.id is not numbered by a sequence")
+        _sequences[key] = name
+    return name
+
+
 def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
-    """`count` fresh primary keys for `table`.
+    """`count` fresh primary keys for `table`, increasing.
 
     PostgreSQL draws them from the table's sequence (safe under concurrency). On SQLite the
     caller holds the database's write lock (BEGIN IMMEDIATE), so max(id) cannot move under us.
@@ -42,7 +57,10 @@ def allocate_ids(session: Session, model: type[Base], count: int) -> list[int]:
         return []
     table = _table(model)
     if session.get_bind().dialect.name == "postgresql":
-        low, high, scattered = session.execute(_DRAW_IDS, {"table": table.name, "n": count}).one()
+        sequence = _sequence(session, table.name)
+        if count < _FEW_IDS:
+            return [int(i) for i in session.scalars(_DRAW_FEW, {"sequence": sequence, "n": count})]
+        low, high, scattered = session.execute(_DRAW_MANY, {"sequence": sequence, "n": count}).one()
         if scattered is None:  # one unbroken run, as when no other session drew from the sequence meanwhile
             return list(range(low, high + 1))
         return [int(i) for i in scattered]
