@@ -11,12 +11,18 @@ from sqlalchemy.orm import Session
 
 from loyalty.imports import pipeline
 from loyalty.imports.pipeline import import_customer_file, import_transaction_file
-from loyalty.imports.rows import CsvHeaderError
+from loyalty.imports.rows import CsvFileError, CsvHeaderError
 from loyalty.ledger.verify import verify
 from loyalty.models import Customer, LedgerEntry, MemberBalance, Transaction
 from tests.factories import make_customer, make_store
 
 HEADER = "transaction_id,store_id,customer,occurred_at,amount,type,original_transaction_id\n"
+
+
+def _bytes(tmp_path: Path, data: bytes, name: str = "raw.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
 
 
 def write(tmp_path: Path, text: str, name: str = "tx.csv") -> Path:
@@ -112,6 +118,45 @@ class TestImportTransactions:
         with pytest.raises(CsvHeaderError, match="line 1"):
             import_transaction_file(engine, path)
 
+    def test_a_file_that_is_not_utf8_stops_at_its_line(self, engine: Engine, session: Session,
+                                                        tmp_path: Path) -> None:
+        make_store(session, "HN01", "retail")
+        customer = make_customer(session, phone="0912345678")
+        good = "".join(f"U{i},HN01,0912345678,2026-10-01T10:00:00+07:00,100000,,\n" for i in range(3000))
+        path = tmp_path / "latin1.csv"
+        path.write_bytes((HEADER + good).encode() + "U99,HN01,Hà Noi,2026-10-01T10:00:00+07:00,1,,\n".encode("latin-1"))
+        with pytest.raises(CsvFileError, match=r"^line 3002: the file is not UTF-8 text \(byte 0xe0\)"):
+            import_transaction_file(engine, path, batch_size=500)
+        # Batches read before the decoder met the byte (it reads ahead in blocks) are imported, whole.
+        imported = balance(session, customer.id)
+        assert 0 < imported < 30_000 and imported % 5_000 == 0
+        with pytest.raises(CsvFileError, match="line 1: the file is not UTF-8"):
+            import_transaction_file(engine, _bytes(tmp_path, b"transaction_id,store_id,\xff\n"))
+
+    def test_a_field_too_long_for_csv_stops_at_its_line(self, engine: Engine, session: Session,
+                                                        tmp_path: Path) -> None:
+        make_store(session, "HN01", "retail")
+        make_customer(session, phone="0912345678")
+        path = write(tmp_path, HEADER + "L1,HN01,0912345678,2026-10-01T10:00:00+07:00,100000,,\n"
+                     + f"L2,HN01,{'9' * 200_000},2026-10-01T10:00:00+07:00,100000,,\n")
+        with pytest.raises(CsvFileError, match=r"^line 3: field larger than field limit"):
+            import_transaction_file(engine, path)
+
+    def test_an_amount_beyond_what_the_api_takes_is_a_rejected_row(
+        self, engine: Engine, session: Session, tmp_path: Path,
+    ) -> None:
+        make_store(session, "HN01", "retail")
+        customer = make_customer(session, phone="0912345678")
+        path = write(tmp_path, HEADER
+                     + "M1,HN01,0912345678,2026-10-01T10:00:00+07:00,10000000000000,,\n"        # the most: fine
+                     + "M2,HN01,0912345678,2026-10-01T10:00:00+07:00,10000000000001,,\n"
+                     + "M3,HN01,0912345678,2026-10-01T10:00:00+07:00,9223372036854775807,,\n"
+                     + "M4,HN01,0912345678,2026-10-01T10:00:00+07:00,1" + "0" * 30 + ",,\n")
+        report = import_transaction_file(engine, path)
+        assert report.imported == 1 and {e.line for e in report.errors} == {3, 4, 5}
+        assert all("more than 10,000,000,000,000" in e.message for e in report.errors)
+        assert balance(session, customer.id) == 10**13 // 100_000 * 10
+
     def test_batches_commit_separately_and_all_rows_land(
         self, engine: Engine, session: Session, tmp_path: Path,
     ) -> None:
@@ -146,6 +191,22 @@ class TestImportTransactions:
 
 
 class TestImportCustomers:
+    def test_an_enrolment_time_the_api_refuses_is_a_rejected_row(
+        self, engine: Engine, session: Session, tmp_path: Path,
+    ) -> None:
+        path = write(tmp_path, "phone,name,enrolled_at\n"
+                     "0912000001,Fine,2024-03-01T09:00:00+07:00\n"
+                     "0912000002,Year one,0001-01-01T00:00:00+01:00\n"
+                     "0912000003,Year 9999,9999-12-31T23:59:59-01:00\n"
+                     "0912000004,Naive year one,0001-01-01T00:00:00\n"
+                     "0912000005,Before 1900,1800-01-01T00:00:00Z\n"
+                     "0912000006,Far ahead,2999-01-01T00:00:00Z\n", "customers.csv")
+        report = import_customer_file(engine, path)
+        assert report.imported == 1
+        assert {e.line for e in report.errors} == {3, 4, 5, 6, 7}
+        assert all("must be after 1900 and not in the future" in e.message for e in report.errors)
+        assert count(session, Customer) == 1
+
     def test_customers_with_identities_and_line_numbered_errors(
         self, engine: Engine, session: Session, tmp_path: Path,
     ) -> None:

@@ -65,6 +65,13 @@ def _claim_identities(session: Session, customer_id: int, keys: list[tuple[str, 
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 
+def check_enrolled_at(moment: datetime, now: datetime) -> None:
+    """An enrolment time after 1900 and at most a day ahead (a clock running fast), for the API and the import."""
+    # Aware datetimes compare without converting, so even year 1 or 9999 is refused, not a 500.
+    if not _EARLIEST <= moment <= now + timedelta(days=1):
+        raise ValidationFailed(f"enrolled_at {moment.isoformat()} must be after 1900 and not in the future")
+
+
 def _require_store(session: Session, store_id: str | None) -> None:
     if store_id is not None and session.get(Store, store_id) is None:
         raise ValidationFailed(f"store {store_id!r} does not exist")
@@ -83,9 +90,8 @@ def create_customer(session: Session, data: CustomerCreate, *, store_id: str | N
     program = program_at(session, now)
     # Checked before anything is written: a self-referral is refused as such, not as a taken phone.
     referrer = referrals.check_enrolment(session, program, data.referral_code, keys) if data.referral_code else None
-    # Aware datetimes compare without converting, so even year 1 or 9999 is refused, not a 500.
-    if data.enrolled_at is not None and not _EARLIEST <= data.enrolled_at <= now + timedelta(days=1):
-        raise ValidationFailed(f"enrolled_at {data.enrolled_at.isoformat()} must be after 1900 and not in the future")
+    if data.enrolled_at is not None:
+        check_enrolled_at(data.enrolled_at, now)
     customer = Customer(
         name=data.name, birthday=data.birthday, gender=data.gender, city=data.city,
         preferred_channel=data.preferred_channel, consent_email=data.consents.email,

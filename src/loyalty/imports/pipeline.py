@@ -109,17 +109,20 @@ def import_customer_file(engine: Engine, path: Path, *, batch_size: int = 5000,
 def check_file(path: Path, kind: str) -> list[str]:
     """The file's header, checked as the import will check it, before anything is imported.
 
-    Raises CsvHeaderError (422) for an empty file, a wrong header or a header without rows.
+    Raises CsvHeaderError (422) for an empty file, a wrong header or a header without rows, and
+    CsvFileError (422) when the header or first row is not UTF-8 CSV.
     """
     required, known = COLUMNS[kind]
-    lines = csvrows.read_csv(path)
     try:
-        _, header = next(lines)
-        csvrows.check_header(header, required, known)
-        if next(lines, None) is None:
-            raise csvrows.CsvHeaderError("the file has a header but no rows")
+        header, lines = csvrows.read_rows(path)
+        try:
+            csvrows.check_header(header, required, known)
+            if next(lines, None) is None:
+                raise csvrows.CsvHeaderError("the file has a header but no rows")
+        finally:
+            lines.close()
     except csvrows.CsvHeaderError as exc:
-        # read_csv names the file by its path, which for an upload is a temporary file's.
+        # read_rows names the file by its path, which for an upload is a temporary file's.
         raise csvrows.CsvHeaderError(exc.detail.replace(f"{path}: ", "")) from None
     return list(header)
 

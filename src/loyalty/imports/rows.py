@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from loyalty.errors import LoyaltyError
+from loyalty.transactions.schemas import MAX_AMOUNT
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,35 +80,60 @@ _TRUE = {"true", "1", "yes", "y", "x"}
 _FALSE = {"false", "0", "no", "n", ""}
 
 
-def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yields (line number, row) lazily, so a 10-million-row file needs constant memory."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise CsvHeaderError(f"{path}: the file is empty")
-        yield 1, {name: name for name in reader.fieldnames}
-        for row in reader:
-            yield reader.line_num, row
-
-
-def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def read_rows(path: Path) -> tuple[list[str], Generator[tuple[int, list[str]], None, None]]:
     """The header, then (line number, values) lazily: plain lists, no dict per row.
 
     Blank lines are skipped and line numbers count physical lines, as with csv.DictReader.
     """
     handle = path.open(newline="", encoding="utf-8-sig")
     reader = csv.reader(handle)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        handle.close()
+        raise _unreadable(path, exc, reader.line_num) from None
     if header is None:
         handle.close()
         raise CsvHeaderError(f"{path}: the file is empty")
 
-    def lines() -> Iterator[tuple[int, list[str]]]:
+    def lines() -> Generator[tuple[int, list[str]], None, None]:
         with handle:
-            for values in reader:
-                if values:
-                    yield reader.line_num, values
+            try:
+                for values in reader:
+                    if values:
+                        yield reader.line_num, values
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise _unreadable(path, exc, reader.line_num) from None
     return header, lines()
+
+
+class CsvFileError(LoyaltyError):
+    """The file cannot be read as CSV from some line on; the batches before that line are imported."""
+
+    status = 422
+    type_slug = "csv-file"
+    title = "The CSV file cannot be read"
+
+
+def _unreadable(path: Path, exc: UnicodeDecodeError | csv.Error, line: int) -> CsvFileError:
+    """`line`: the reader's count of lines read, the failing one included (csv.Error)."""
+    if isinstance(exc, UnicodeDecodeError):
+        # The decoder reads ahead in blocks, so the reader's line count is not the bad byte's line.
+        line = _first_line_not_utf8(path)
+        return CsvFileError(f"line {line}: the file is not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
+                            "save it as CSV UTF-8 and import it again (rows already imported are skipped)")
+    return CsvFileError(f"line {max(line, 1)}: {exc}; rows before it were imported, "
+                        "correct the file and import it again (rows already imported are skipped)")
+
+
+def _first_line_not_utf8(path: Path) -> int:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 class _RowInvalid(Exception):
@@ -191,6 +217,8 @@ class TransactionParser:
                 raise _RowInvalid(f"amount {amount_text!r} is not a whole number") from None
             if amount < 0:
                 raise _RowInvalid("amount is negative; record a return with type=return instead")
+            if amount > MAX_AMOUNT:
+                raise _RowInvalid(f"amount {amount_text} is more than {MAX_AMOUNT:,}, the most one sale can be")
             kind = (_field(values, self._type, "type") or "purchase").lower()
             if kind not in ("purchase", "return"):
                 raise _RowInvalid(f"type {kind!r} is not purchase or return")

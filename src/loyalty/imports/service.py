@@ -25,6 +25,7 @@ from loyalty.customers.identities import (
     normalise_phone,
 )
 from loyalty.customers.repository import find_many
+from loyalty.customers.service import check_enrolled_at
 from loyalty.errors import LoyaltyError
 from loyalty.imports.rows import CustomerRow, RowError, TransactionRow
 from loyalty.ledger import service as ledger
@@ -115,12 +116,15 @@ def import_customers(session: Session, rows: list[CustomerRow | RowError]) -> Ba
     report = BatchReport(rows=len(rows))
     stores = set(session.scalars(select(Store.id)))
     valid: list[tuple[CustomerRow, list[IdentityKey]]] = []
+    checked_at = utcnow()
     for row in rows:
         if isinstance(row, RowError):
             report.errors.append(row)
             continue
         try:
             keys = _customer_keys(row)
+            if row.enrolled_at is not None:
+                check_enrolled_at(row.enrolled_at, checked_at)
         except LoyaltyError as exc:
             report.errors.append(RowError(row.line, exc.detail))
             continue

@@ -9,13 +9,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from loyalty.api.limits import MAX_ID
 
+# The most one sale (or line price) can be, in minor units: the API and the CSV import refuse more.
+MAX_AMOUNT = 10**13
+
 
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: str = Field(min_length=1, max_length=64)
     category: str | None = Field(default=None, max_length=100)
     quantity: int = Field(gt=0, le=1_000_000)
-    unit_price: int = Field(ge=0, le=10**13)
+    unit_price: int = Field(ge=0, le=MAX_AMOUNT)
 
 
 def _lines_total(lines: list[Line]) -> int:
@@ -35,7 +38,7 @@ class PurchaseIn(BaseModel):
     transaction_id: str = Field(min_length=1, max_length=64, description="the POS's own id, unique per store")
     customer_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="omit for an anonymous sale")
     occurred_at: AwareDatetime
-    amount: int = Field(ge=0, le=10**13, description="total in the currency's minor unit (VND has none)")
+    amount: int = Field(ge=0, le=MAX_AMOUNT, description="total in the currency's minor unit (VND has none)")
     currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
     lines: list[Line] = Field(default_factory=list, max_length=500)
     redeem_points: int = Field(default=0, ge=0, le=10**12, description="points paying for this purchase")
@@ -93,7 +96,7 @@ class ReturnIn(BaseModel):
     transaction_id: str = Field(min_length=1, max_length=64, description="the POS's own id of the return")
     store_id: str | None = Field(default=None, max_length=32, description="defaults to the purchase's store")
     occurred_at: AwareDatetime
-    amount: int = Field(gt=0, le=10**13, description="the returned amount")
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="the returned amount")
     lines: list[Line] = Field(default_factory=list, max_length=500)
 
     @model_validator(mode="after")

@@ -25,7 +25,7 @@ from loyalty.config import get_settings
 from loyalty.errors import LoyaltyError, ValidationFailed
 from loyalty.imports import history
 from loyalty.imports.pipeline import check_file, run_recorded
-from loyalty.imports.rows import CsvHeaderError
+from loyalty.imports.rows import CsvFileError, CsvHeaderError
 from loyalty.models.imports import IMPORT_KINDS, ImportRejection, ImportRun
 from loyalty.timeutil import utcnow
 from loyalty.web import tasks
@@ -115,7 +115,7 @@ async def upload(request: Request, user: Importer) -> Response:
         if not isinstance(file, UploadFile) or not file.filename:
             raise FileRefused("choose a CSV file to import")
         run_id = await run_in_threadpool(_accept, request, user, kind, file, create_customers)
-    except (FileRefused, FileTooLarge, CsvHeaderError) as exc:
+    except (FileRefused, FileTooLarge, CsvHeaderError, CsvFileError) as exc:
         return await run_in_threadpool(_page, request, status=exc.status, error=exc.detail,
                                        kind=kind if kind in IMPORT_KINDS else "customers",
                                        create_customers=create_customers)
