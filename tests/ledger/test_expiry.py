@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from loyalty.programs.service import apply_program, default_program, program_at
 from loyalty.timeutil import add_months
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store, purchase_body
 from tests.readers import assert_ledger_ok, balance_of, count, reading
+from tests.tiers.helpers import use_tiers
 
 NOW = datetime.now(UTC)
 
@@ -187,3 +189,52 @@ class TestBalanceEndpoint:
         assert client.post("/v1/transactions", json=body, headers=auth(key)).status_code == 201
         balance = client.get(f"/v1/customers/{customer_id}/balance", headers=auth(key)).json()
         assert balance["expiring_30_days"] == 50
+
+
+class TestWriteResponses:
+    """Every write's response shows the balance GET /balance shows: points past their expiry that
+    the expiry job has not swept yet are not available, whichever path wrote the sale."""
+
+    @pytest.mark.parametrize("program", ["default", "tiers", "pending"])
+    def test_show_what_the_balance_endpoint_shows(self, client: TestClient, session: Session, customer_id: int,
+                                                  program: str) -> None:
+        if program == "tiers":  # the sale's statement also stores the tier metric (PostgreSQL)
+            use_tiers(session)
+        elif program == "pending":  # a pending period sends every sale through the general path
+            definition = default_program().definition.model_dump(mode="json")
+            apply_program(session, parse_program(definition | {"pending_days": 3}), "test", actor="test",
+                          effective_from=datetime(2000, 1, 1, tzinfo=UTC))
+            session.commit()
+        key = make_key(session)
+
+        def shown() -> int:
+            response = client.get(f"/v1/customers/{customer_id}/balance", headers=auth(key))
+            assert response.status_code == 200
+            return int(response.json()["available"])
+
+        def post(path: str, body: dict[str, object]) -> dict[str, Any]:
+            response = client.post(path, json=body, headers=auth(key))
+            assert response.status_code in (200, 201), response.text
+            assert response.json()["balance"]["available"] == shown(), path
+            return dict(response.json())
+
+        # Earned 400 days ago: past its 12 months at once, and never swept by the job here.
+        old = post("/v1/transactions", purchase_body(customer_id, 3_000_000, occurred_at=NOW - timedelta(days=400)))
+        assert old["points_earned"] == 300
+        assert old["balance"]["available"] == 0
+        sale = post("/v1/transactions", purchase_body(customer_id, 1_100_000))
+        pending = program == "pending"  # the new points, adjustments too, are not spendable yet
+        assert sale["balance"]["available"] == (0 if pending else 110)
+        assert post("/v1/adjustments", {"customer_id": customer_id, "points": 40, "reason": "goodwill"})[
+            "balance"]["available"] == (0 if pending else 150)
+        post(f"/v1/transactions/{sale['id']}/returns",
+             {"transaction_id": "R-1", "occurred_at": NOW.isoformat(), "amount": 500_000})
+        # A replayed sale answers with today's balance too.
+        again = client.post("/v1/transactions", json=purchase_body(
+            customer_id, 3_000_000, pos_id=old["transaction_id"], occurred_at=datetime.fromisoformat(
+                old["occurred_at"])), headers=auth(key))
+        assert again.status_code in (200, 201) and again.json()["balance"]["available"] == shown()
+        if not pending:
+            hold = post(f"/v1/customers/{customer_id}/holds", {"points": 10})
+            post(f"/v1/holds/{hold['id']}/void", {})
+        assert_ledger_ok(session)

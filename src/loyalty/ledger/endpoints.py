@@ -15,7 +15,7 @@ from loyalty.api.limits import MAX_ID, IdPath
 from loyalty.auth.service import Principal
 from loyalty.errors import NotFound
 from loyalty.ledger import service
-from loyalty.ledger.repository import read_balance
+from loyalty.ledger.repository import read_shown_balance
 from loyalty.ledger.schemas import (
     AdjustmentIn,
     AdjustmentOut,
@@ -61,7 +61,7 @@ def _hold_out(session: Session, hold: Hold) -> HoldOut:
     return HoldOut(id=hold.id, customer_id=hold.customer_id, store_id=hold.store_id, points=hold.points,
                    captured_points=hold.captured_points, status=hold.status, reference=hold.reference,
                    created_at=hold.created_at, expires_at=hold.expires_at,
-                   balance=balance_out(read_balance(session, hold.customer_id)))
+                   balance=balance_out(read_shown_balance(session, hold.customer_id, utcnow())))
 
 
 def _own_hold(session: Session, hold_id: int, principal: Principal) -> None:
@@ -125,5 +125,5 @@ def create_adjustment(data: AdjustmentIn, principal: AdminKey, write: WriteDep) 
                                   source_id=f"{principal.key_id}:{source_id}", now=now)
         return Outcome(201, AdjustmentOut(entry_id=entry_id, customer_id=data.customer_id, points=data.points,
                                           reason=data.reason,
-                                          balance=balance_out(read_balance(session, data.customer_id))))
+                                          balance=balance_out(read_shown_balance(session, data.customer_id, now))))
     return write.run(data, work)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from loyalty.bulk import allocate_ids, insert_rows, insert_tuples
@@ -27,6 +27,11 @@ class Balance:
     @property
     def owed_points(self) -> int:
         return -self.owed
+
+    def less_overdue(self, overdue: int) -> Balance:
+        """The balance as shown: points past their expiry that the expiry job has not swept yet are
+        no longer spendable (a spend sweeps them first), so they are not available."""
+        return replace(self, available=self.available - min(overdue, self.available))
 
 
 @dataclass(slots=True)
@@ -144,6 +149,30 @@ def lock_member(session: Session, customer_id: int) -> Balance:
     if row is None:
         raise NotFound(f"customer {customer_id} does not exist")
     return Balance(*row)
+
+
+# The points of a member's lots past expiry and not yet swept (due_lot_filter), as a scalar subquery
+# for the driver-level sale statements (PostgreSQL placeholders).
+OVERDUE_POINTS_SQL = ("(SELECT CAST(coalesce(sum(remaining), 0) AS BIGINT) FROM point_lots "
+                      "WHERE customer_id = %(customer_id)s AND NOT pending AND remaining > 0 "
+                      "AND expires_at <= %(now)s)")
+
+
+def _overdue_points(customer_id: int, now: datetime) -> ScalarSelect[int]:
+    return (select(func.coalesce(func.sum(PointLot.remaining), 0))
+            .where(PointLot.customer_id == customer_id, due_lot_filter(now)).scalar_subquery())
+
+
+def read_shown_balance(session: Session, customer_id: int, now: datetime) -> Balance:
+    """The member's balance as every response shows it (Balance.less_overdue), in one read."""
+    row = session.execute(
+        select(MemberBalance.available, MemberBalance.pending, MemberBalance.held, MemberBalance.owed,
+               MemberBalance.earned_total, _overdue_points(customer_id, now))
+        .where(MemberBalance.customer_id == customer_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    return Balance(*row[:5]).less_overdue(int(row[5]))
 
 
 def read_balance(session: Session, customer_id: int) -> Balance:
@@ -335,7 +364,8 @@ def give_back_to_lots(
     ])
 
 
-def due_lot_filter(now: datetime) -> object:
+def due_lot_filter(now: datetime) -> ColumnElement[bool]:
+    """Lots past their expiry that still hold spendable points: what the expiry job takes."""
     return and_(PointLot.pending.is_(False), PointLot.remaining > 0, PointLot.expires_at <= now)
 
 

@@ -19,6 +19,7 @@ from loyalty.errors import HoldNotActive, InsufficientPoints, NotFound, Validati
 from loyalty.ledger.repository import (
     Balance,
     EntrySpec,
+    due_lot_filter,
     give_back_to_lots,
     insert_entries,
     insert_lots,
@@ -26,6 +27,7 @@ from loyalty.ledger.repository import (
     plan_restore,
     plan_spend,
     read_balance,
+    read_shown_balance,
     take_from_lots,
 )
 from loyalty.models import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
@@ -333,8 +335,7 @@ def expire_due(
     expired_total = 0
     run_id = uuid.uuid4().hex
     while True:
-        due = select(PointLot.customer_id).where(
-            PointLot.pending.is_(False), PointLot.remaining > 0, PointLot.expires_at <= now)
+        due = select(PointLot.customer_id).where(due_lot_filter(now))
         if customer_ids is not None:
             due = due.where(PointLot.customer_id.in_(customer_ids))
         members = sorted(session.scalars(due.distinct().order_by(PointLot.customer_id).limit(batch)).all())
@@ -344,8 +345,7 @@ def expire_due(
             _lock_members(session, members)
         lots = session.execute(
             select(PointLot.id, PointLot.customer_id, PointLot.remaining)
-            .where(PointLot.customer_id.in_(members), PointLot.pending.is_(False), PointLot.remaining > 0,
-                   PointLot.expires_at <= now)
+            .where(PointLot.customer_id.in_(members), due_lot_filter(now))
         ).all()
         per_member: dict[int, int] = defaultdict(int)
         for _, customer_id, remaining in lots:
@@ -429,23 +429,15 @@ class BalanceView:
 
 
 def balance_view(session: Session, customer_id: int, now: datetime) -> BalanceView:
-    balance = read_balance(session, customer_id)
+    balance = read_shown_balance(session, customer_id, now)
     windows = (30, 60, 90)
-    sums = [
-        func.coalesce(func.sum(case((PointLot.expires_at <= now + timedelta(days=d), PointLot.remaining),
-                                    else_=0)), 0)
-        for d in (0, *windows)
-    ]
     row = session.execute(
-        select(*sums).where(PointLot.customer_id == customer_id, PointLot.remaining > 0,
-                            PointLot.expires_at.is_not(None))
+        select(*[func.coalesce(func.sum(case((PointLot.expires_at <= now + timedelta(days=d), PointLot.remaining),
+                                             else_=0)), 0) for d in windows])
+        .where(PointLot.customer_id == customer_id, PointLot.remaining > 0, PointLot.expires_at > now)
     ).one()
-    overdue = int(row[0])  # past expiry but not yet swept by the job: not spendable any more
-    return BalanceView(
-        available=balance.available - min(overdue, balance.available), pending=balance.pending,
-        held=balance.held, owed=balance.owed_points,
-        expiring={d: int(v) - overdue for d, v in zip(windows, row[1:], strict=True)},
-    )
+    return BalanceView(available=balance.available, pending=balance.pending, held=balance.held,
+                       owed=balance.owed_points, expiring={d: int(v) for d, v in zip(windows, row, strict=True)})
 
 
 @dataclass(frozen=True, slots=True)

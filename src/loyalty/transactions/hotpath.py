@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.bulk import sqlite_datetime
 from loyalty.driver import fetch_one_numbered
-from loyalty.ledger.repository import Balance
+from loyalty.ledger.repository import OVERDUE_POINTS_SQL, Balance
 from loyalty.programs.rules import Award, MemberFacts
 from loyalty.stamps.repository import OpenCard
 from loyalty.timeutil import utcnow
@@ -71,6 +71,12 @@ class SimpleSale:
     tier_metric: TierMetric | None = None
     # PostgreSQL: the stamping (stamps/repository.add_stamps) folded in too, when decided before the sale.
     stamps: StampsToAdd | None = None
+
+    @property
+    def own_overdue(self) -> int:
+        """The sale's own points when its lot is already past expiry (a sale entered long after it
+        happened): the statement's read of overdue lots cannot see the lot it writes."""
+        return self.points if self.expires_at is not None and self.expires_at <= self.now else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +170,8 @@ _PG_SALE = """
 WITH member AS (
     SELECT customer_id FROM member_balances WHERE customer_id = %(customer_id)s
 ), """ + _PG_SALE_ROWS + """TIER
-SELECT (SELECT id FROM tx), (SELECT count(*) FROM member), b.available, b.pending, b.held, b.owed, b.earned_total
+SELECT (SELECT id FROM tx), (SELECT count(*) FROM member), """ + OVERDUE_POINTS_SQL + """,
+       b.available, b.pending, b.held, b.owed, b.earned_total
 FROM (SELECT 1) AS one LEFT JOIN balance AS b ON true
 """
 # The tier metric UPDATE of tiers/repository.note_metric, one round trip fewer: the sum over the member's
@@ -224,10 +231,13 @@ def _pg_sale(total: str | None, stamps: bool) -> str:
 _PG_SALE_AT_ONCE = """
 WITH member AS (
     SELECT customer_id FROM member_balances WHERE customer_id = %(customer_id)s AND owed = 0 FOR UPDATE
-), """ + _PG_SALE_ROWS + """, receipt AS (
-    SELECT %(head)s::text || tx.id || %(middle)s::text || b.available || ',"pending":' || b.pending
+), """ + _PG_SALE_ROWS + """, overdue AS (
+    SELECT """ + OVERDUE_POINTS_SQL + """ + %(own_overdue)s AS points
+), receipt AS (
+    SELECT %(head)s::text || tx.id || %(middle)s::text || (b.available - LEAST(b.available, overdue.points))
+           || ',"pending":' || b.pending
            || ',"held":' || b.held || ',"owed":' || (-b.owed) || %(tail)s::text AS body
-    FROM tx, balance AS b
+    FROM tx, balance AS b, overdue
 )REMEMBER
 SELECT t.id, r.body, CASE WHEN t.id IS NOT NULL AND r.body IS NULL
                     THEN ('sale ' || t.id || ' written without its balance update')::int END
@@ -272,6 +282,7 @@ _SQLITE_LOT = (
     "available_at, expires_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
 
+_SQLITE_OVERDUE = OVERDUE_POINTS_SQL.replace("%(customer_id)s", "?").replace("%(now)s", "?")[1:-1]
 
 # What member-conditioned earn rules need, in one read (only for programs that have such rules).
 # The tier: an override in force, else the earned tier; NULL (no row yet) is the base tier. The
@@ -361,7 +372,7 @@ def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
         params |= {"tier_start": metric.start, "tier_end": metric.end, "tier_own": metric.own}
     if stamps is not None:
         params |= {"cards": stamps.cards, "version": stamps.program_version}
-    transaction_id, members, *row = fetch_one_numbered(
+    transaction_id, members, overdue, *row = fetch_one_numbered(
         driver, _pg_sale(metric.total if metric is not None else None, stamps is not None), params)
     if transaction_id is None:
         return SaleWritten(Outcome.DUPLICATE if members else Outcome.UNKNOWN_CUSTOMER)
@@ -375,7 +386,8 @@ def _write_postgres(driver: Any, sale: SimpleSale) -> SaleWritten:
         stamped = [OpenCard(*card) for card in extra[0] or []]
     if balance[0] is None:
         return SaleWritten(Outcome.NEEDS_CREDIT, transaction_id, tier_noted=noted, stamped=stamped)
-    return SaleWritten(Outcome.WRITTEN, transaction_id, Balance(*balance), tier_noted=noted, stamped=stamped)
+    shown = Balance(*balance).less_overdue(overdue + sale.own_overdue)
+    return SaleWritten(Outcome.WRITTEN, transaction_id, shown, tier_noted=noted, stamped=stamped)
 
 
 def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
@@ -407,6 +419,9 @@ def _write_sqlite(driver: Any, sale: SimpleSale) -> SaleWritten:
             cursor.execute(_SQLITE_LOT, (sale.customer_id, entry_id, transaction_id, sale.points, sale.points,
                                          sqlite_datetime(sale.earned_at), sqlite_datetime(sale.available_at),
                                          sqlite_datetime(sale.expires_at)))
+        if balance.available:
+            (overdue,) = cursor.execute(_SQLITE_OVERDUE, (sale.customer_id, now)).fetchone()
+            balance = balance.less_overdue(overdue)
         return SaleWritten(Outcome.WRITTEN, transaction_id, balance)
     finally:
         cursor.close()
@@ -444,7 +459,7 @@ def write_sale_at_once(session: Session, sale: SimpleSale, receipt: Receipt,
         "now": sale.now, "reason": sale.reason, "actor": sale.actor, "earned_at": sale.earned_at,
         "available_at": sale.available_at, "expires_at": sale.expires_at,
         "lines": _lines_json(sale.lines), "awards": _awards_json(sale.awards),
-        "head": receipt.head, "middle": receipt.middle, "tail": receipt.tail,
+        "head": receipt.head, "middle": receipt.middle, "tail": receipt.tail, "own_overdue": sale.own_overdue,
     }
     statement = _PG_SALE_AT_ONCE
     if remember is not None:

@@ -18,7 +18,7 @@ from loyalty.bulk import insert_rows
 from loyalty.db import database_key, engine_key
 from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.ledger import service as ledger
-from loyalty.ledger.repository import Balance, read_balance
+from loyalty.ledger.repository import Balance, read_balance, read_shown_balance
 from loyalty.models import Hold, Transaction, TransactionLine
 from loyalty.models.transactions import TransactionAward
 from loyalty.programs import caps
@@ -181,12 +181,12 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
             # A POS clock running a few minutes fast must not park the points as pending.
             earned_at=min(occurred_at, now), now=now, transaction_id=transaction_id,
         )
-        settled, balance = result.settled_owed, result.balance
+        settled = result.settled_owed
     if not known and (earned or redeemed):
         session.execute(update(Transaction).where(Transaction.id == transaction_id)
                         .values(points_earned=earned, points_redeemed=redeemed))
-    if data.customer_id is not None and balance is None:
-        balance = read_balance(session, data.customer_id)
+    if data.customer_id is not None:
+        balance = read_shown_balance(session, data.customer_id, now)
     given: list[effects.InstantReward] = []
     if data.customer_id is not None:
         given = effects.after_purchase(session, program, effects.Sale(
@@ -313,9 +313,8 @@ def _record_simple_sale(
                 session, program, customer_id=data.customer_id, points=points, kind="earn", from_account="issued",
                 source_type="transaction", source_id=str(written.transaction_id), event="earn", reason=reason,
                 actor=actor, earned_at=earned_at, now=now, transaction_id=written.transaction_id)
-            balance, settled = result.balance, result.settled_owed
-        if balance is None:
-            balance = read_balance(session, data.customer_id)
+            settled = result.settled_owed
+        balance = read_shown_balance(session, data.customer_id, now)
     given = effects.after_purchase(session, program, effects.Sale(
         transaction_id=written.transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
         store_kind=store_kind_, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
@@ -385,7 +384,7 @@ def _replay(session: Session, data: PurchaseIn) -> PurchaseOut:
 
 def purchase_out(session: Session, tx: Transaction) -> PurchaseOut:
     program = program_at(session, tx.occurred_at)
-    balance = read_balance(session, tx.customer_id) if tx.customer_id is not None else None
+    balance = read_shown_balance(session, tx.customer_id, utcnow()) if tx.customer_id is not None else None
     return PurchaseOut(
         id=tx.id, store_id=tx.store_id, transaction_id=tx.pos_transaction_id, customer_id=tx.customer_id,
         occurred_at=tx.occurred_at, amount=tx.amount, currency=tx.currency, points_earned=tx.points_earned,
@@ -486,7 +485,8 @@ def register_return(session: Session, purchase_id: int, data: ReturnIn, *, actor
 
 
 def _return_out(session: Session, return_tx: Transaction, purchase: Transaction) -> ReturnOut:
-    balance = read_balance(session, purchase.customer_id) if purchase.customer_id is not None else None
+    balance = (read_shown_balance(session, purchase.customer_id, utcnow())
+               if purchase.customer_id is not None else None)
     return ReturnOut(
         id=return_tx.id, purchase_id=purchase.id, transaction_id=return_tx.pos_transaction_id,
         amount=return_tx.amount, points_reversed=return_tx.points_reversed,
