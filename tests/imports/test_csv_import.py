@@ -113,6 +113,45 @@ class TestImportTransactions:
         session.rollback()
         assert all(r.ok for r in verify(session))
 
+    def test_a_return_is_refused_when_its_customer_is_not_the_purchases(
+        self, engine: Engine, session: Session, tmp_path: Path,
+    ) -> None:
+        make_store(session, "HN01", "retail")
+        buyer = make_customer(session, phone="0912345678")
+        other = make_customer(session, phone="0987654321")
+        path = write(tmp_path, HEADER
+                     + "E1,HN01,0912345678,2026-11-01T10:00:00+07:00,500000,purchase,\n"
+                     + "E1R,HN01,0987654321,2026-11-03T10:00:00+07:00,100000,return,E1\n"  # someone else
+                     + "E2R,HN01,0900000111,2026-11-03T10:00:00+07:00,100000,return,E1\n"  # nobody known
+                     + "E3R,HN01,,2026-11-03T10:00:00+07:00,100000,return,E1\n"            # no customer: fine
+                     + "E4R,HN01,+84912345678,2026-11-03T11:00:00+07:00,100000,return,E1\n")  # the buyer
+        report = import_transaction_file(engine, path, create_customers=True)
+        messages = {e.line: e.message for e in report.errors}
+        assert set(messages) == {3, 4}
+        assert messages[3] == "customer '0987654321' is not the customer of purchase E1"
+        assert "must be the customer of its purchase" in messages[4]
+        assert (report.imported, report.created_customers) == (3, 0)
+        assert count(session, Customer) == 2  # a return never enrols anyone
+        assert (balance(session, buyer.id), balance(session, other.id)) == (30, 0)
+        session.rollback()
+        assert all(r.ok for r in verify(session))
+
+    @pytest.mark.parametrize("kind", ["transactions", "customers"])
+    def test_a_repeated_column_is_refused(self, engine: Engine, session: Session, tmp_path: Path,
+                                          kind: str) -> None:
+        make_store(session, "HN01", "retail")
+        if kind == "transactions":
+            path = write(tmp_path, "transaction_id,store_id,customer,occurred_at,amount,amount\n"
+                                   "F1,HN01,,2026-11-01T10:00:00+07:00,100000,900000\n")
+            importer = import_transaction_file
+        else:
+            path = write(tmp_path, "phone,name,phone\n0912345678,Lan,0987654321\n")
+            importer = import_customer_file
+        with pytest.raises(CsvHeaderError, match=f"line 1: column.s. {'amount' if kind == 'transactions' else 'phone'} "
+                                                 "appear more than once"):
+            importer(engine, path)
+        assert (count(session, Transaction), count(session, Customer)) == (0, 0)
+
     def test_a_header_without_required_columns_is_refused(self, engine: Engine, tmp_path: Path) -> None:
         path = write(tmp_path, "transaction_id,store,amount\nX,HN01,100\n")
         with pytest.raises(CsvHeaderError, match="line 1"):

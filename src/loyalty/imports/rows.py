@@ -176,7 +176,12 @@ def _bool(row: dict[str, str], name: str) -> bool:
 
 
 def check_header(header: Iterable[str], required: Iterable[str], known: Iterable[str]) -> None:
-    columns = set(header)
+    names = list(header)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        # Which of two `amount` columns is the amount? Refuse rather than guess.
+        raise CsvHeaderError(f"line 1: column(s) {', '.join(repeated)} appear more than once")
+    columns = set(names)
     missing = [c for c in required if c not in columns]
     if missing:
         raise CsvHeaderError(f"line 1: the header lacks {', '.join(missing)}")
@@ -197,7 +202,7 @@ class TransactionParser:
                  "_type", "tz")
 
     def __init__(self, header: Sequence[str], tz: ZoneInfo) -> None:
-        position = {name: index for index, name in enumerate(header)}  # a repeated column: the last wins
+        position = {name: index for index, name in enumerate(header)}  # check_header refuses repeated columns
         self.tz = tz
         self._transaction = position.get("transaction_id", -1)
         self._store = position.get("store_id", -1)

@@ -169,7 +169,8 @@ def import_customers(session: Session, rows: list[CustomerRow | RowError]) -> Ba
 def _resolve_customers(
     session: Session, rows: list[TransactionRow], create: bool, report: BatchReport,
 ) -> tuple[dict[str, int], set[int]]:
-    """Maps each row's customer reference to an id (creating unknown ones if asked)."""
+    """Maps each row's customer reference to an id (creating unknown ones if asked: only a purchase
+    enrols a customer; a return's customer, when given, must be its purchase's)."""
     keys: dict[str, IdentityKey] = {}
     bad: set[int] = set()
     for row in rows:
@@ -183,6 +184,14 @@ def _resolve_customers(
     found = find_many(session, keys.values())
     resolved = {ref: found[key] for ref, key in keys.items() if key in found}
     missing = [ref for ref, key in keys.items() if key not in found]
+    if create:
+        buyers = {row.customer for row in rows if row.type == "purchase"}
+        for row in rows:
+            if row.customer in missing and row.customer not in buyers:
+                report.errors.append(RowError(row.line, f"unknown customer {row.customer!r}: a return's customer "
+                                                        "must be the customer of its purchase"))
+                bad.add(row.line)
+        missing = [ref for ref in missing if ref in buyers]
     if missing and create:
         # A card-looking reference may be a store's own id: look at external ids before creating.
         now = utcnow()
@@ -479,7 +488,7 @@ def _import_transactions(
     _post_earnings(session, earnings, actor=actor, now=now)
     recorded = _already_recorded(session, [(r.store_id, r.transaction_id) for r in returns])
     report.skipped += sum(1 for r in returns if (r.store_id, r.transaction_id) in recorded)
-    _import_returns(session, [r for r in returns if (r.store_id, r.transaction_id) not in recorded],
+    _import_returns(session, [r for r in returns if (r.store_id, r.transaction_id) not in recorded], customers,
                     actor=actor, report=report, now=now)
     return report
 
@@ -520,7 +529,8 @@ class _FastReturn:
 
 
 def _import_returns(
-    session: Session, returns: list[TransactionRow], *, actor: str, report: BatchReport, now: datetime,
+    session: Session, returns: list[TransactionRow], resolved: dict[str, int], *, actor: str, report: BatchReport,
+    now: datetime,
 ) -> None:
     """Returns in bulk where nothing is unusual; the rest one by one through the API's service.
 
@@ -562,6 +572,10 @@ def _import_returns(
     seen: set[int] = set()
     for row in returns:
         purchase = purchases.get((row.store_id, row.original_transaction_id or ""))
+        if purchase is not None and row.customer and resolved.get(row.customer) != purchase.customer_id:
+            report.errors.append(RowError(row.line, f"customer {row.customer!r} is not the customer of purchase "
+                                                    f"{purchase.pos_transaction_id}"))
+            continue
         if purchase is None or purchase.id in seen or purchase.points_redeemed or purchase.points_restored \
                 or purchase.customer_id in owing or purchase.id in stamped:
             slow.append(row)  # the service reports a missing purchase, or handles the unusual case
