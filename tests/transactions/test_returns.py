@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loyalty.models import LedgerEntry, MemberBalance, Transaction
+from loyalty.ledger.service import expire_due
+from loyalty.models import LedgerEntry, LedgerPosting, MemberBalance, Transaction
 from loyalty.programs.schemas import parse_program
 from loyalty.programs.service import apply_program, default_program
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store, purchase_body
@@ -24,6 +26,15 @@ def _return_body(amount: int, pos_id: str, **extra: Any) -> dict[str, Any]:
 
 def _balance(session: Session, customer_id: int) -> tuple[int, int, int, int]:
     return balance_of(session, customer_id)
+
+
+def _program_accounts(session: Session) -> dict[str, int]:
+    """The issued and expired accounts' sums."""
+    with reading(session) as reader:
+        rows = dict(reader.execute(select(LedgerPosting.account, func.sum(LedgerPosting.amount))
+                                   .where(LedgerPosting.account.in_(("issued", "expired")))
+                                   .group_by(LedgerPosting.account)).all())
+    return {account: int(rows.get(account, 0)) for account in ("issued", "expired")}
 
 
 class Shop:
@@ -186,6 +197,52 @@ class TestReturnOfSpentPoints:
                                                               "reason": "goodwill"}, headers=auth(shop.key))
         assert response.status_code == 201
         assert response.json()["balance"] == {"available": 30, "pending": 0, "held": 0, "owed": 0}
+        assert_ledger_ok(shop.session)
+
+
+class TestPointsThatExpired:
+    """The purchase's points expired before the goods came back: the member already lost them, so
+    the return takes them back from the expired account, not from the member's other points."""
+
+    def _expired_purchase(self, shop: Shop) -> dict[str, Any]:
+        purchase = shop.buy(1_000_000, occurred_at=datetime.now(UTC) - timedelta(days=400))  # 100 points
+        shop.buy(500_000)  # 50 fresh points
+        assert expire_due(shop.session, datetime.now(UTC)) == 100
+        shop.session.commit()
+        return purchase
+
+    def test_a_full_return_leaves_the_other_points_alone(self, shop: Shop) -> None:
+        purchase = self._expired_purchase(shop)
+        body = shop.give_back(purchase["id"], 1_000_000).json()
+        assert (body["points_reversed"], body["shortfall"]) == (100, 0)
+        assert body["balance"] == {"available": 50, "pending": 0, "held": 0, "owed": 0}
+        assert _balance(shop.session, shop.customer_id) == (50, 0, 0, 0)
+        assert _program_accounts(shop.session) == {"issued": -50, "expired": 0}
+        assert_ledger_ok(shop.session)
+
+    def test_partial_returns_take_back_no_more_than_expired(self, shop: Shop) -> None:
+        purchase = self._expired_purchase(shop)
+        for amount in (300_000, 300_000, 400_000):
+            body = shop.give_back(purchase["id"], amount).json()
+            assert body["shortfall"] == 0
+        assert _balance(shop.session, shop.customer_id) == (50, 0, 0, 0)
+        assert _program_accounts(shop.session) == {"issued": -50, "expired": 0}
+        assert_ledger_ok(shop.session)
+
+    def test_points_partly_spent_partly_expired(self, shop: Shop) -> None:
+        # 100 points that expire in about 65 days; 40 of them are held for a redemption first.
+        purchase = shop.buy(1_000_000, occurred_at=datetime.now(UTC) - timedelta(days=300))
+        hold = shop.client.post(f"/v1/customers/{shop.customer_id}/holds", json={"points": 40},
+                                headers=auth(shop.key))
+        assert hold.status_code == 201, hold.text
+        assert expire_due(shop.session, datetime.now(UTC) + timedelta(days=70)) == 60
+        shop.session.commit()
+        shop.buy(500_000)  # 50 fresh points
+        body = shop.give_back(purchase["id"], 1_000_000).json()
+        # 60 come back from the expired account; the 40 spent come from the fresh points.
+        assert (body["points_reversed"], body["shortfall"]) == (100, 0)
+        assert _balance(shop.session, shop.customer_id) == (10, 0, 40, 0)
+        assert _program_accounts(shop.session) == {"issued": -50, "expired": 0}
         assert_ledger_ok(shop.session)
 
 

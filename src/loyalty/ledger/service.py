@@ -30,7 +30,7 @@ from loyalty.ledger.repository import (
     read_shown_balance,
     take_from_lots,
 )
-from loyalty.models import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot
+from loyalty.models import Hold, LedgerEntry, LedgerPosting, LotAllocation, MemberBalance, PointLot, Transaction
 from loyalty.models.ledger import MEMBER_ACCOUNTS
 from loyalty.programs.service import ActiveProgram
 
@@ -236,8 +236,11 @@ def reverse_for_return(
 ) -> ReversalResult:
     """Gives back points spent on the returned share, then takes back the points it earned.
 
-    Taking back never blocks and never makes `available` negative: what was already spent
-    becomes an explicit debt (the owed account), settled from future earnings.
+    Taking back never blocks and never makes `available` negative. The purchase's own points go
+    first; those of them that expired are taken back from the expired account (the member lost
+    them already, so they cost the member nothing now); what was spent comes from the member's
+    other points, and what those cannot cover becomes an explicit debt (the owed account),
+    settled from future earnings.
     """
     lock_member(session, customer_id)
     if restore:
@@ -264,6 +267,8 @@ def reverse_for_return(
         if take:
             takes.append((lot_id, take, pending))
             left -= take
+    from_expired = min(left, _expired_not_reversed(session, purchase_id)) if left else 0
+    left -= from_expired
     if left:
         others = session.execute(
             select(PointLot.id, PointLot.remaining)
@@ -279,7 +284,8 @@ def reverse_for_return(
             left -= take
     from_pending = sum(t for _, t, p in takes if p)
     from_available = sum(t for _, t, p in takes if not p)
-    postings = [("issued", reverse), ("pending", -from_pending), ("available", -from_available), ("owed", -left)]
+    postings = [("issued", reverse), ("expired", -from_expired), ("pending", -from_pending),
+                ("available", -from_available), ("owed", -left)]
     spec = EntrySpec("reverse", customer_id, "transaction", str(return_id), "reverse",
                      f"points earned on returned goods taken back (purchase {purchase_id})", actor, now,
                      [p for p in postings if p[1]], transaction_id=return_id, earned_delta=-reverse)
@@ -296,6 +302,22 @@ def reverse_for_return(
             for lot_id, take, _ in takes
         ])
     return ReversalResult(reverse, restore, left)
+
+
+def _expired_not_reversed(session: Session, purchase_id: int) -> int:
+    """Points a purchase earned that expired and that no earlier return of it has taken back yet."""
+    expired = session.scalar(
+        select(func.coalesce(func.sum(LotAllocation.points), 0))
+        .join(PointLot, PointLot.id == LotAllocation.lot_id)
+        .where(PointLot.transaction_id == purchase_id, LotAllocation.spend_type == "expire"))
+    # Earlier returns' reversals posted these as negative amounts on the expired account.
+    reversed_ = session.scalar(
+        select(func.coalesce(func.sum(LedgerPosting.amount), 0))
+        .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
+        .join(Transaction, Transaction.id == LedgerEntry.transaction_id)
+        .where(Transaction.original_id == purchase_id, Transaction.kind == "return", LedgerEntry.kind == "reverse",
+               LedgerPosting.account == "expired"))
+    return int(expired or 0) + int(reversed_ or 0)
 
 
 # --- adjustments ----------------------------------------------------------------------------
