@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +14,28 @@ from typer.testing import CliRunner
 
 from loyalty.cli.main import app
 from loyalty.goals import service as goals_service
-from loyalty.models import Customer
-from loyalty.models.bonuses import MemberBonus, Referral
+from loyalty.imports.pipeline import import_customer_file, import_transaction_file
+from loyalty.models import Customer, IdempotencyRecord
+from loyalty.models.bonuses import MemberBonus, Referral, ReferralCode
 from loyalty.models.goals import MemberBadge
 from loyalty.referrals.service import CODE_LENGTH, advocate_ids, normalise_code
 from loyalty.rewards.service import CODE_ALPHABET
 from loyalty.transactions.schemas import PurchaseIn
 from loyalty.transactions.service import record_purchase
 from tests.bonuses.helpers import Counter, race, sources, use_program, vn
-from tests.factories import auth, make_customer, make_store, purchase_body
+from tests.factories import auth, make_customer, make_key, make_store, purchase_body
 from tests.readers import assert_ledger_ok, balance_of, count, reading
 
 REFERRALS = {"min_spend": 200000, "referrer": {"name": "Thanks for bringing a friend", "points": 300},
              "welcome": {"name": "Welcome, friend", "points": 50, "reward": "NEXT-50K"},
              "max_rewards_per_month": 2}
 PROBLEM = "application/problem+json"
+
+
+def _csv(tmp_path: Path, name: str, content: str) -> Path:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return path
 
 
 def slug(response: Any) -> str:
@@ -70,6 +78,27 @@ class TestCodes:
         assert first["share_link"] == f"http://127.0.0.1:8000/join?ref={first['code']}"
         assert first["advocate"] is False and first["referred_by"] is None
         assert first["counts"] == {"referred": 0, "pending": 0, "rewarded": 0, "capped": 0}
+
+    def test_every_way_of_enrolling_gives_a_code_and_reading_it_writes_nothing(
+        self, desk: Desk, session: Session, engine: Engine, tmp_path: Path,
+    ) -> None:
+        desk.enrol(phone="0912100001")
+        import_customer_file(engine, _csv(tmp_path, "c.csv", "phone,name\n0912100002,Lan\n0912100003,Minh\n"))
+        import_transaction_file(engine, _csv(tmp_path, "t.csv", "transaction_id,store_id,customer,occurred_at,amount\n"
+                                             f"T1,HN01,0912100004,{datetime.now(UTC).isoformat()},100000\n"),
+                                create_customers=True)
+        with reading(session) as reader:
+            codes = dict(reader.execute(select(ReferralCode.customer_id, ReferralCode.code)).all())
+            customers = set(reader.scalars(select(Customer.id)))
+        assert set(codes) == customers and len(customers) == 4
+        assert len(set(codes.values())) == 4 and all(normalise_code(c) == c for c in codes.values())
+        readonly = make_key(session, "readonly")
+        for customer_id, code in codes.items():
+            response = desk.client.get(f"/v1/customers/{customer_id}/referral",
+                                       headers=auth(readonly, idempotency_key=f"k-{customer_id}"))
+            assert response.status_code == 200, response.text
+            assert response.json()["code"] == code
+        assert count(session, IdempotencyRecord) == 0  # a read: no key is stored
 
     def test_codes_are_read_the_way_people_type_them(self) -> None:
         assert normalise_code(" abcd-efgh ") == "ABCDEFGH"
@@ -218,9 +247,8 @@ class TestConcurrency:
 def _code(engine: Engine, customer_id: int) -> str:
     from loyalty.db import run_in_transaction
     from loyalty.referrals.service import code_of
-    from loyalty.timeutil import utcnow
 
-    return run_in_transaction(engine, lambda s: code_of(s, customer_id, utcnow()))
+    return run_in_transaction(engine, lambda s: code_of(s, customer_id))
 
 
 def test_cli_enrols_with_a_code_and_shows_the_referrals(cli_db: str, session: Session) -> None:

@@ -1,5 +1,5 @@
-"""Migration 0012 on data that exists (SQLite's in-place CHECK change, PostgreSQL's constraint swap),
-and `loyalty staff set-password`."""
+"""Migrations 0012 (SQLite's in-place CHECK change, PostgreSQL's constraint swap) and 0015 (referral
+codes) on data that exists, and `loyalty staff set-password`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
+from loyalty.db import session_factory
 from loyalty.migrations.runner import alembic_config
 from loyalty.models.service import StaffMember
+from loyalty.referrals.service import normalise_code, referral_out
 from loyalty.web import passwords
-from tests.factories import make_staff, make_store
+from tests.factories import make_customer, make_staff, make_store
 
 runner = CliRunner()
 
@@ -77,3 +79,26 @@ def test_passwords_are_argon2_and_checked_in_full() -> None:
     assert not passwords.verify(None, "correct horse 42")
     assert not passwords.verify("garbage", "correct horse 42")
     assert not passwords.verify(stored, "x" * 10_000)
+
+
+def test_0015_gives_every_member_without_a_referral_code_one(database_url: str, engine: Engine,
+                                                             session: Session) -> None:
+    make_store(session, "HN01")
+    members = [make_customer(session).id for _ in range(5)]
+    with engine.begin() as conn:
+        kept = conn.execute(text("SELECT code FROM referral_codes WHERE customer_id = :c"),
+                            {"c": members[0]}).scalar_one()
+        # Members from before codes were written at enrolment had none.
+        conn.execute(text("DELETE FROM referral_codes WHERE customer_id <> :c"), {"c": members[0]})
+    config = alembic_config(database_url)
+    session.close()
+    engine.dispose()
+    command.downgrade(config, "0014")
+    command.upgrade(config, "head")
+    engine.dispose()
+    with engine.connect() as conn:
+        codes = dict(conn.execute(text("SELECT customer_id, code FROM referral_codes")).all())
+    assert sorted(codes) == members and codes[members[0]] == kept
+    assert len(set(codes.values())) == 5 and all(normalise_code(code) == code for code in codes.values())
+    with session_factory(engine)() as reader:
+        assert referral_out(reader, members[3]).code == codes[members[3]]

@@ -104,6 +104,7 @@ def create_customer(session: Session, data: CustomerCreate, *, store_id: str | N
     _claim_identities(session, customer.id, keys)
     session.execute(insert(MemberBalance).values(customer_id=customer.id, available=0, pending=0, held=0,
                                                  owed=0, earned_total=0))
+    referrals.give_codes(session, [customer.id], now)
     if referrer is not None:
         referrals.link(session, referrer, customer.id, now)
     bonuses.on_enrolment(session, program, customer.id, actor=actor, now=now)  # the sign-up gift (L6)

@@ -45,6 +45,7 @@ from loyalty.models.transactions import TransactionAward
 from loyalty.programs import caps
 from loyalty.programs.rules import Award, RuleEngine
 from loyalty.programs.service import ActiveProgram, ProgramCache, default_program
+from loyalty.referrals import service as referrals
 from loyalty.stamps import service as stamps
 from loyalty.tiers import service as tiers
 from loyalty.timeutil import as_utc, business_date, utcnow
@@ -98,7 +99,7 @@ def _customer_keys(row: CustomerRow) -> list[IdentityKey]:
 
 
 def create_customers_bulk(session: Session, rows: list[dict[str, object]], keys: list[list[IdentityKey]]) -> list[int]:
-    """Inserts customers, their identities and zero balances in three statements."""
+    """Inserts customers, their identities, zero balances and referral codes, a statement each."""
     ids = _insert_with_ids(session, Customer, rows)
     now = utcnow()
     identities = [{"customer_id": cid, "kind": k, "namespace": n, "value": v, "created_at": now}
@@ -109,6 +110,7 @@ def create_customers_bulk(session: Session, rows: list[dict[str, object]], keys:
         insert_rows(session, MemberBalance, [
             {"customer_id": cid, "available": 0, "pending": 0, "held": 0, "owed": 0, "earned_total": 0}
             for cid in ids])
+        referrals.give_codes(session, ids, now)
     return ids
 
 

@@ -205,9 +205,9 @@ class Referral:
 
 def referral(session: Session, customer_id: int, now: datetime) -> Referral | None:
     """The member's referral code, share link and how many friends joined and bought (L13); None when
-    the program has no referrals. Needs a writing session: the code is created on first use."""
+    the program has no referrals."""
     if program_at(session, now).definition.referrals is None:
         return None
-    out = referrals.referral_out(session, customer_id, now)
+    out = referrals.referral_out(session, customer_id)
     return Referral(code=out.code, share_url=out.share_link, referred=out.counts.referred,
                     qualified=out.counts.rewarded + out.counts.capped)

@@ -9,7 +9,6 @@ import typer
 
 from loyalty.cli.common import DbOpt, console, friendly_errors, use_database
 from loyalty.db import session_scope
-from loyalty.timeutil import utcnow
 
 app = typer.Typer(help="Enrolment with referral codes and members' referrals (L13).", no_args_is_help=True)
 
@@ -52,7 +51,7 @@ def show(customer_id: int, database_url: DbOpt = None) -> None:
 
     use_database(database_url)
     with friendly_errors(), session_scope() as session:
-        out = referral_out(session, customer_id, utcnow())
+        out = referral_out(session, customer_id)
     console.print(f"code [bold]{out.code}[/bold]  {out.share_link}")
     console.print(f"referred {out.counts.referred}: pending {out.counts.pending}, rewarded {out.counts.rewarded}, "
                   f"capped {out.counts.capped}; advocate {'yes' if out.advocate else 'no'}"

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from loyalty.api.deps import AdminKey, AnyKey, Outcome, WriteDep
+from loyalty.api.deps import AdminKey, AnyKey, Outcome, ReadSession, WriteDep
 from loyalty.api.limits import IdPath
 from loyalty.programs.service import program_at
 from loyalty.referrals import service
@@ -18,11 +18,8 @@ router = APIRouter(tags=["referrals"])
 
 @router.get("/customers/{customer_id}/referral", response_model=ReferralOut,
             summary="The member's referral code, share link, counts and advocate flag")
-def get_referral(customer_id: IdPath, _: AnyKey, write: WriteDep) -> JSONResponse:
-    # A write: the code is created the first time it is asked for (members enrolled before referrals).
-    def work(session: Session) -> Outcome:
-        return Outcome(200, service.referral_out(session, customer_id, utcnow()))
-    return write.run(None, work)
+def get_referral(customer_id: IdPath, session: ReadSession, _: AnyKey) -> ReferralOut:
+    return service.referral_out(session, customer_id)
 
 
 @router.post("/customers/{customer_id}/referral", response_model=ReferralOut, status_code=201,
@@ -33,5 +30,5 @@ def add_referred_by(customer_id: IdPath, data: ReferredByIn, _: AdminKey, write:
     def work(session: Session) -> Outcome:
         now = utcnow()
         service.attach(session, program_at(session, now), customer_id, data.referral_code, now)
-        return Outcome(201, service.referral_out(session, customer_id, now))
+        return Outcome(201, service.referral_out(session, customer_id))
     return write.run(data, work)

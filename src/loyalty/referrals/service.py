@@ -15,16 +15,15 @@ import secrets
 from datetime import date, datetime
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loyalty.bonuses import service as bonuses
+from loyalty.bulk import insert_rows
 from loyalty.config import get_settings
-from loyalty.errors import Conflict, ValidationFailed
+from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.goals import service as goals
 from loyalty.ledger.repository import lock_member
-from loyalty.models import CustomerIdentity, Transaction
+from loyalty.models import Customer, CustomerIdentity, Transaction
 from loyalty.models.bonuses import Referral, ReferralCode
 from loyalty.programs.service import ActiveProgram
 from loyalty.referrals.schemas import ReferralCounts, ReferralOut
@@ -56,20 +55,32 @@ def normalise_code(raw: str) -> str | None:
     return code
 
 
-def code_of(session: Session, customer_id: int, now: datetime) -> str:
-    """The member's code, created on first use (insert-or-nothing, so two requests agree)."""
-    existing = session.scalar(select(ReferralCode.code).where(ReferralCode.customer_id == customer_id))
-    if existing is not None:
-        return existing
-    factory = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for _ in range(10):
-        session.execute(factory(ReferralCode).values(customer_id=customer_id, code=new_code(), created_at=now)
-                        .on_conflict_do_nothing())
-        # Either ours, a concurrent request's for the same member, or (rarely) a code collision: try again.
-        code = session.scalar(select(ReferralCode.code).where(ReferralCode.customer_id == customer_id))
-        if code is not None:
-            return code
-    raise Conflict("could not create a unique referral code; try again")  # pragma: no cover
+def give_codes(session: Session, customer_ids: list[int], now: datetime) -> None:
+    """New members' codes, written with the members themselves, so that reading a code never writes
+    (migration 0015 gave every earlier member one). Codes drawn here that are already stored, or
+    drawn twice, are drawn again before the insert."""
+    if not customer_ids:
+        return
+    codes: list[str] = []
+    while len(codes) < len(customer_ids):
+        have = set(codes)
+        drawn = [c for c in dict.fromkeys(new_code() for _ in range(len(customer_ids) - len(codes))) if c not in have]
+        taken: set[str] = set()
+        for start in range(0, len(drawn), 900):
+            taken.update(session.scalars(select(ReferralCode.code)
+                                         .where(ReferralCode.code.in_(drawn[start:start + 900]))))
+        codes += [code for code in drawn if code not in taken]
+    insert_rows(session, ReferralCode, [{"customer_id": cid, "code": code, "created_at": now, "advocate_since": None}
+                                        for cid, code in zip(customer_ids, codes, strict=True)])
+
+
+def code_of(session: Session, customer_id: int) -> str:
+    code = session.scalar(select(ReferralCode.code).where(ReferralCode.customer_id == customer_id))
+    if code is None:
+        if session.get(Customer, customer_id) is None:
+            raise NotFound(f"customer {customer_id} does not exist")
+        raise RuntimeError(f"customer {customer_id} has no referral code")  # every member is given one
+    return code
 
 
 def referrer_of_code(session: Session, raw: str) -> int:
@@ -205,9 +216,8 @@ def advocate_ids(session: Session) -> list[int]:
                                 .order_by(ReferralCode.customer_id)))
 
 
-def referral_out(session: Session, customer_id: int, now: datetime) -> ReferralOut:
-    lock_member(session, customer_id)  # 404 for an unknown customer
-    code = code_of(session, customer_id, now)
+def referral_out(session: Session, customer_id: int) -> ReferralOut:
+    code = code_of(session, customer_id)
     rows: dict[str, int] = {status: int(n) for status, n in session.execute(
         select(Referral.status, func.count()).where(Referral.referrer_id == customer_id).group_by(Referral.status))}
     by = session.scalar(select(Referral.referrer_id).where(Referral.referred_id == customer_id))
