@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from loyalty import __version__
-from loyalty.api import problems
+from loyalty.api import openapi, problems
 from loyalty.api.router import build_router
 from loyalty.config import get_settings
 from loyalty.db import get_engine
@@ -45,6 +45,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.engine = engine or get_engine()
     problems.install(app)
+    openapi.install(app)  # error answers in /openapi.json: problem+json, per route
     app.include_router(build_router())
     app.include_router(survey_pages)
     install_web(app, app.state.engine)  # the web screens (/staff, /static): HTML, sessions, CSRF

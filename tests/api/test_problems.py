@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from loyalty.api.problems import Problem
 from loyalty.models import Customer, Transaction
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store, purchase_body
 from tests.readers import count
@@ -32,6 +33,7 @@ def _assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert isinstance(body["title"], str) and body["title"]
     assert body["status"] == status
     assert isinstance(body["detail"], str) and body["detail"]
+    Problem.model_validate(body)  # the schema /openapi.json documents for every error
     return body
 
 

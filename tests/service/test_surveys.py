@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.db import run_in_transaction, session_factory
 from loyalty.errors import LoyaltyError
-from loyalty.models.service import SurveyInvitation, SurveyResponse, Ticket
+from loyalty.models.service import StaffMember, Survey, SurveyInvitation, SurveyResponse, Ticket
 from loyalty.service import surveys, tokens
 from loyalty.timeutil import utcnow
 from tests.factories import auth, make_customer, make_key, make_purchase, make_store
@@ -222,3 +222,18 @@ class TestAfterPurchase:
 
 def test_loyalty_error_hierarchy() -> None:
     assert issubclass(tokens.InvalidLink, LoyaltyError) and tokens.LinkExpired.status == 410
+
+
+@pytest.mark.parametrize("name", [" ", "\u00a0", "\u001c", "\t\n"])
+def test_a_blank_survey_or_staff_name_is_422_and_writes_nothing(client: TestClient, session: Session,
+                                                                name: str) -> None:
+    key = make_key(session)
+    survey = client.post("/v1/surveys", json={"name": name, "kind": "nps"}, headers=auth(key))
+    body = assert_problem(survey, 422)
+    assert body["errors"] == [{"field": "name", "message": "must not be empty"}]
+    staff = client.post("/v1/staff", json={"name": name, "email": "lan@shop.vn", "role": "agent"},
+                        headers=auth(key))
+    assert_problem(staff, 422)
+    assert (count(session, Survey), count(session, StaffMember)) == (0, 0)
+    # Around a real name the blanks are dropped.
+    assert _survey(client, key, name="  Sau mua  ")["name"] == "Sau mua"

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,6 +17,35 @@ from loyalty.errors import LoyaltyError
 log = logging.getLogger("loyalty.api")
 PROBLEM_BASE = "https://loyalty.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One invalid input of a 422 validation-error problem."""
+
+    field: str = Field(description="where: a body field as a dotted path (`lines.0.sku`), or the parameter's place "
+                                   "and name (`query.limit`, `header.idempotency-key`)")
+    message: str
+
+
+# Only the OpenAPI document (api/openapi.py) uses this model: it describes what `problem()` writes.
+class Problem(BaseModel):
+    """An error answer: RFC 9457 problem details, media type application/problem+json."""
+
+    # Extension members vary with the error (`available`/`requested` for insufficient points,
+    # `existing_id` for a recorded transaction, `hold_status`, ...): the schema allows any.
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="URI of the problem type; its last segment is a stable slug to branch on",
+                      examples=[PROBLEM_BASE + "validation-error"])
+    title: str = Field(description="short summary of the problem type")
+    status: int = Field(description="the HTTP status code")
+    detail: str = Field(description="what went wrong with this request, for a person")
+    instance: str = Field(description="the path of the request", examples=["/v1/customers/42"])
+    # `invalid-program` (ConfigError) sends its own `errors`: "path: message" strings from the program file.
+    errors: list[FieldError] | list[str] = Field(
+        default_factory=list,
+        description="422 only. `validation-error`: each invalid input and why (absent when the fault is not one "
+                    "field's); `invalid-program`: each problem of the program file, as `path: message`")
 
 
 def problem(status: int, slug: str, title: str, detail: str, instance: str,

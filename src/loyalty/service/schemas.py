@@ -38,6 +38,8 @@ class StaffIn(Strict):
     role: Literal["agent", "manager", "admin", "readonly"]
     stores: list[str] = Field(default_factory=list, max_length=200)
 
+    _name = field_validator("name")(_text)  # stored stripped: blank is no name
+
 
 class StaffPatch(Strict):
     """Change who a staff member is for the desk; fields left out stay as they are."""
@@ -264,6 +266,8 @@ class SurveyIn(Strict):
     sample_percent: int = Field(default=100, ge=0, le=100)
     cooldown_days: int = Field(default=30, ge=0, le=3650, description="at most one invitation per customer per N days")
     link_days: int = Field(default=14, ge=1, le=365)
+
+    _name = field_validator("name")(_text)  # stored stripped: blank is no name
 
 
 class SurveyOut(SurveyIn):
