@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from loyalty import __version__
 from loyalty.api import openapi, problems
 from loyalty.api.router import build_router
+from loyalty.api.text import RefuseNul
 from loyalty.config import get_settings
 from loyalty.db import get_engine
 from loyalty.service.web import router as survey_pages
@@ -45,6 +46,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     app.state.engine = engine or get_engine()
     problems.install(app)
+    app.add_middleware(RefuseNul)  # NUL characters in /v1 requests: the same 422 on both databases
     openapi.install(app)  # error answers in /openapi.json: problem+json, per route
     app.include_router(build_router())
     app.include_router(survey_pages)

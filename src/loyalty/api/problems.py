@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,6 +64,14 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def validation_problem(errors: Sequence[Any], instance: str) -> JSONResponse:
+    """A 422 listing each invalid input (pydantic's error dicts) as {field, message}."""
+    fields = [{"field": _location(tuple(e.get("loc", ()))),
+               "message": str(e.get("msg", "")).removeprefix("Value error, ")} for e in errors]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in fields[:5])
+    return problem(422, "validation-error", "The request is not valid", detail, instance, {"errors": fields})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LoyaltyError)
     async def _loyalty(request: Request, exc: LoyaltyError) -> JSONResponse:
@@ -70,11 +79,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _location(tuple(e.get("loc", ()))),
-                   "message": str(e.get("msg", "")).removeprefix("Value error, ")} for e in exc.errors()]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem(422, "validation-error", "The request is not valid", detail, request.url.path,
-                       {"errors": errors})
+        return validation_problem(exc.errors(), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

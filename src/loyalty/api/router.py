@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from loyalty.analytics.endpoints import router as analytics
-from loyalty.api.text import refuse_nul
 from loyalty.customers.endpoints import router as customers
 from loyalty.goals.endpoints import router as goals
 from loyalty.ledger.endpoints import router as ledger
@@ -26,7 +25,7 @@ class Health(BaseModel):
 
 
 def build_router() -> APIRouter:
-    api = APIRouter(prefix="/v1", dependencies=[Depends(refuse_nul)])
+    api = APIRouter(prefix="/v1")
 
     @api.get("/health", response_model=Health, tags=["meta"])
     def health() -> Health:

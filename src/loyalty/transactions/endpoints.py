@@ -33,7 +33,6 @@ from loyalty.api.deps import (
     presented_key,
 )
 from loyalty.api.limits import IdPath
-from loyalty.api.text import body_nul_errors
 from loyalty.auth.service import Principal, cached_principal
 from loyalty.config import get_settings
 from loyalty.errors import NotFound
@@ -118,9 +117,6 @@ def _parse_as_fastapi_does(content_type: str | None, body: bytes) -> tuple[Purch
 
 def _parse_purchase(content_type: str | None, body: bytes) -> tuple[PurchaseIn | None,
                                                                       RequestValidationError | None]:
-    nul = body_nul_errors(body)  # what the /v1 router's refuse_nul answers for every other route
-    if nul:
-        return None, RequestValidationError(nul)
     if body and content_type is not None and (content_type == "application/json"
                                               or content_type.startswith("application/json;")):
         try:
