@@ -44,6 +44,7 @@ from loyalty.migrations.runner import upgrade_to_head
 from loyalty.models import Customer, CustomerIdentity, MemberBalance, Transaction
 from loyalty.models.tiers import MemberTier
 from loyalty.programs.service import DEFAULT_PROGRAM_FILE, apply_program, load_program_file
+from loyalty.referrals.service import give_codes
 from loyalty.stores.service import StoreIn, create_store
 
 HERE = Path(__file__).resolve().parent
@@ -113,6 +114,7 @@ def populate(url: str, members: int, program_file: Path = DEFAULT_PROGRAM_FILE) 
             {"customer_id": cid, "available": 0, "pending": 0, "held": 0, "owed": 0, "earned_total": 0}
             for cid in range(low, high + 1)
         ])
+        give_codes(session, list(range(low, high + 1)), now)  # as every enrolment path does
         if definition.tiers is not None:
             session.execute(insert(MemberTier), [
                 {"customer_id": cid, "tier": definition.tiers.levels[0].code, "since": now, "qualified_value": 0}
