@@ -74,6 +74,8 @@ def books(session: Session) -> Books:
 
     make_purchase(session, lapsed, 400_000, occurred_at=NOW - timedelta(days=400), pos_id="L1")
     service.expire_due(session, NOW)
+    session.commit()
+    _return(session, _purchase_id(session, "L1"), 200_000, "R-L1")  # 20 of its 40 expired points back
     make_purchase(session, None, 700_000, pos_id="ANON")
     session.commit()
     assert held.status == "held"
@@ -204,9 +206,19 @@ class TestRed:
         ) == {"one_entry_per_source_event"}
 
 
+    def test_a_return_taking_back_more_than_expired(self, session: Session, books: Books) -> None:
+        reverse = ("(SELECT e.id FROM ledger_entries e JOIN transactions t ON t.id = e.transaction_id "
+                   "WHERE t.pos_transaction_id = 'R-L1' AND e.kind = 'reverse')")
+        assert _failures_after(
+            session,
+            f"UPDATE ledger_postings SET amount = amount - 30 WHERE account = 'expired' AND entry_id = {reverse}",
+            f"UPDATE ledger_postings SET amount = amount + 30 WHERE account = 'issued' AND entry_id = {reverse}",
+        ) == {"expired_reversals_within_expiry"}
+
+
 def test_every_check_has_a_red_test() -> None:
     covered = {"entries_balance", "program_accounts_balance_members", "entries_have_postings",
                "balances_match_postings", "lots_match_balances", "postings_have_balances", "never_negative",
                "lots_account_for_points", "holds_match_held", "earned_matches_transactions",
-               "one_entry_per_source_event", "awards_match_earned"}
+               "one_entry_per_source_event", "awards_match_earned", "expired_reversals_within_expiry"}
     assert {c.name for c in CHECKS} == covered

@@ -88,6 +88,15 @@ CHECKS = [
           "SELECT t.id, t.points_earned, SUM(a.points) FROM transactions t "
           "JOIN transaction_awards a ON a.transaction_id = t.id "
           "GROUP BY t.id, t.points_earned HAVING SUM(a.points) <> t.points_earned"),
+    # A return takes back from the expired account only what its purchase's lots lost to expiry.
+    Check("expired_reversals_within_expiry", "returns take back from expiry no more than the purchase lost to it",
+          "SELECT t.original_id, SUM(-p.amount), COALESCE(MAX(x.expired), 0) FROM ledger_postings p "
+          "JOIN ledger_entries e ON e.id = p.entry_id AND e.kind = 'reverse' "
+          "JOIN transactions t ON t.id = e.transaction_id "
+          "LEFT JOIN (SELECT l.transaction_id, SUM(a.points) AS expired FROM lot_allocations a "
+          "JOIN point_lots l ON l.id = a.lot_id WHERE a.spend_type = 'expire' GROUP BY l.transaction_id) x "
+          "ON x.transaction_id = t.original_id WHERE p.account = 'expired' GROUP BY t.original_id "
+          "HAVING SUM(-p.amount) < 0 OR SUM(-p.amount) > COALESCE(MAX(x.expired), 0)"),
     Check("program_accounts_balance_members", "program accounts mirror the member accounts",
           "SELECT SUM(amount) FROM ledger_postings HAVING SUM(amount) <> 0"),
 ]
