@@ -241,3 +241,22 @@ def test_program_draft_errors_simulation_and_apply(web_client: TestClient, sessi
     assert web_client.post(draft_path + "/apply", data={"csrf_token": token}).status_code == 404  # once only
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ProgramVersion)) == (versions or 0) + 1
+
+
+def test_a_nul_character_in_a_form_is_refused_on_both_databases(web_client: TestClient, session: Session,
+                                                                desk: Desk) -> None:
+    token = client_login(web_client, AGENT)
+    tickets = session.scalar(select(func.count()).select_from(Ticket))
+    session.rollback()
+    response = web_client.post(f"/staff/customers/{desk.customer_id}/ticket", data={
+        "subject": "Voucher\x00", "description": "y", "category": "points", "store_id": "HN01",
+        "csrf_token": token})
+    assert response.status_code == 422
+    assert "The form is not valid" in response.text and "subject: must not contain the NUL character" in response.text
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Ticket)) == tickets
+    session.rollback()
+    # The same form without it goes through.
+    fine = web_client.post(f"/staff/customers/{desk.customer_id}/ticket", data={
+        "subject": "Voucher", "description": "y", "category": "points", "store_id": "HN01", "csrf_token": token})
+    assert fine.status_code == 303

@@ -14,7 +14,9 @@ import hmac
 import secrets
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 
+from loyalty.api.text import MESSAGE
 from loyalty.errors import Forbidden
 
 SESSION_KEY = "csrf"
@@ -57,3 +59,19 @@ async def check_csrf(request: Request) -> None:
             presented = field if isinstance(field, str) else None
     if not isinstance(expected, str) or not presented or not hmac.compare_digest(expected, presented):
         raise CsrfRefused("the page was open too long or came from elsewhere; reload it and try again")
+    await _refuse_nul(request)
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _refuse_nul(request: Request) -> None:
+    """A NUL character in a form's text field is refused, as on the API (api/text.py): PostgreSQL
+    cannot store it and SQLite would. Uploaded files are the importer's to check, line by line."""
+    if not request.headers.get("content-type", "").startswith(_FORMS):
+        return
+    form = await request.form()
+    errors = [{"type": "string_nul", "loc": ("form", name), "msg": MESSAGE, "input": None}
+              for name, value in form.multi_items() if isinstance(value, str) and "\x00" in value]
+    if errors:
+        raise RequestValidationError(errors)
