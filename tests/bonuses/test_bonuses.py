@@ -108,11 +108,25 @@ class TestFirstPurchase:
         first = counter.post(body)
         assert sources(first) == [("points", "bonus:first_purchase", 100)]
         assert first["points_earned"] == 10
+        assert first["balance"]["available"] == 110  # the receipt counts the bonus it prints
         assert counter.post(body)["instant_rewards"] == first["instant_rewards"]  # the POS retried
         assert sources(counter.buy(member, 150000)) == []
         assert balance_of(session, member) == (10 + 100 + 10, 0, 0, 0)
         assert bonus_keys(session, member) == ["first_purchase"]
         assert_ledger_ok(session)
+
+    def test_the_receipt_of_a_sale_paid_with_points_counts_the_bonus(self, client: TestClient,
+                                                                      session: Session) -> None:
+        use_program(session, bonuses={"first_purchase": FIRST})
+        counter = Counter(client, session)
+        member = counter.enrol(phone="0912000014")["id"]
+        gift = client.post("/v1/adjustments", json={"customer_id": member, "points": 50, "reason": "welcome gift"},
+                           headers=auth(counter.admin))
+        assert gift.status_code == 201, gift.text
+        first = counter.buy(member, 200000, redeem_points=20)  # points paid: the general path
+        assert sources(first) == [("points", "bonus:first_purchase", 100)]
+        shown = client.get(f"/v1/customers/{member}/balance", headers=auth(counter.admin)).json()
+        assert first["balance"]["available"] == shown["available"] == 50 - 20 + 10 + 100
 
     def test_a_small_first_sale_waits_for_the_first_one_over_min_spend(self, client: TestClient,
                                                                        session: Session) -> None:

@@ -193,6 +193,7 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
             transaction_id=transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
             store_kind=kind, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
             lines=data.lines, points_earned=earned, actor=actor, now=now))
+        balance = _after_rewards(session, data.customer_id, balance, given, now)
     return Recorded(PurchaseOut(
         id=transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
@@ -320,6 +321,7 @@ def _record_simple_sale(
         store_kind=store_kind_, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
         lines=data.lines, points_earned=points, actor=actor, now=now), tier_noted=written.tier_noted,
         stamped=None if earned_stamps is None else (earned_stamps, written.stamped or []))
+    balance = _after_rewards(session, data.customer_id, balance, given, now)
     return Recorded(PurchaseOut(
         id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
@@ -327,6 +329,12 @@ def _record_simple_sale(
         balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
         instant_rewards=effects.rewards_out(session, given),
     ), replayed=False)
+
+
+def _after_rewards(session: Session, customer_id: int, balance: Balance | None,
+                   given: list[effects.InstantReward], now: datetime) -> Balance | None:
+    """The receipt's balance includes the points the sale's bonuses and goals just gave the member."""
+    return read_shown_balance(session, customer_id, now) if any(r.points for r in given) else balance
 
 
 def _earn_reason(data: PurchaseIn) -> str:
