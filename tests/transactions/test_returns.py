@@ -169,6 +169,32 @@ class TestReturnOfSpentPoints:
         assert _balance(shop.session, shop.customer_id) == (0, 0, 70, 70)
         assert_ledger_ok(shop.session)
 
+    def test_held_points_that_come_back_pay_the_debt_first(self, shop: Shop) -> None:
+        # Return a sale while its points are held, then void the hold: the points must not be
+        # spendable again beside the debt their return left.
+        purchase = shop.buy(1_000_000)
+        hold = shop.client.post(f"/v1/customers/{shop.customer_id}/holds", json={"points": 70},
+                                headers=auth(shop.key)).json()
+        shop.give_back(purchase["id"], 1_000_000)
+        assert _balance(shop.session, shop.customer_id) == (0, 0, 70, 70)
+        void = shop.client.post(f"/v1/holds/{hold['id']}/void", headers=auth(shop.key))
+        assert void.status_code == 200, void.text
+        assert void.json()["balance"] == {"available": 0, "pending": 0, "held": 0, "owed": 0}
+        assert _balance(shop.session, shop.customer_id) == (0, 0, 0, 0)
+        assert_ledger_ok(shop.session)
+
+    def test_a_partly_captured_hold_pays_the_debt_from_its_rest(self, shop: Shop) -> None:
+        purchase = shop.buy(1_000_000)  # 100 points
+        shop.buy(500_000)  # 50 more
+        hold = shop.client.post(f"/v1/customers/{shop.customer_id}/holds", json={"points": 150},
+                                headers=auth(shop.key)).json()
+        shop.give_back(purchase["id"], 1_000_000)  # all 150 held: 100 owed
+        capture = shop.client.post(f"/v1/holds/{hold['id']}/capture", json={"points": 30}, headers=auth(shop.key))
+        assert capture.status_code == 200, capture.text
+        # 120 come back: 100 pay the debt, 20 are spendable.
+        assert _balance(shop.session, shop.customer_id) == (20, 0, 0, 0)
+        assert_ledger_ok(shop.session)
+
     def test_the_debt_is_settled_by_the_next_earning(self, shop: Shop) -> None:
         purchase = shop.buy(1_000_000)
         self._spend_everything_but(shop, 20)

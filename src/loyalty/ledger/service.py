@@ -112,10 +112,18 @@ def give_back(
     source_id: str, event: str, reason: str, actor: str, now: datetime, spend_type: str, spend_id: int,
     transaction_id: int | None = None,
 ) -> int:
-    """Returns points that a spend took, into the very lots they came from."""
-    plan = plan_restore(session, spend_type, spend_id, points)
+    """Returns points that a spend took, into the very lots they came from.
+
+    A member who owes points (a return took back points that were held or spent) pays the debt
+    from them first, as from an earning: otherwise returning a sale while its points are held,
+    then voiding the hold, would leave the points spendable beside the debt. The points that
+    settle it stay allocated to the spend, so the lots still account for every point.
+    """
+    settled = min(points, lock_member(session, customer_id).owed_points)
+    plan = plan_restore(session, spend_type, spend_id, points - settled) if points > settled else []
+    postings = [(from_account, -points), ("available", points - settled), ("owed", settled)]
     spec = EntrySpec(kind, customer_id, source_type, source_id, event, reason, actor, now,
-                     [(from_account, -points), ("available", points)], transaction_id=transaction_id)
+                     [p for p in postings if p[1]], transaction_id=transaction_id)
     insert_entries(session, [spec])
     assert spec.entry_id is not None
     give_back_to_lots(session, plan, entry_id=spec.entry_id, spend_type=spend_type, spend_id=spend_id)
