@@ -3,6 +3,7 @@ field, and writes nothing (PostgreSQL cannot store it; SQLite used to)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -72,6 +73,24 @@ def test_the_six_characters_backslash_u0000_are_ordinary_text(client: TestClient
     assert response.json()["name"] == "a\\u0000b"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_nul_in_a_body_encoded_as_utf16_or_utf32_is_refused_too(client: TestClient, session: Session, key: str,
+                                                                  encoding: str) -> None:
+    # json.loads (and so FastAPI's fallback) reads these encodings, where the escape is not b"u0000".
+    body = json.dumps(purchase_body(1, 250_000) | {"transaction_id": "T\x00X"}).encode(encoding)
+    response = client.post("/v1/transactions", content=body,
+                           headers={**auth(key), "content-type": "application/json"})
+    _assert_refused(response, "transaction_id")
+    assert count(session, Transaction) == 0
+
+
+def test_a_nul_in_a_header_is_refused(client: TestClient, session: Session, key: str) -> None:
+    response = client.post("/v1/transactions", json=purchase_body(1, 250_000),
+                           headers={**auth(key), "Idempotency-Key": "k\x00y"})
+    _assert_refused(response, "header.idempotency-key")
+    assert count(session, Transaction) == 0
+
+
 @pytest.mark.parametrize(("body", "found"), [
     (b'{"a": "x"}', []),
     (b'{"a": "\\u0000"}', [("body", "a")]),
@@ -80,6 +99,8 @@ def test_the_six_characters_backslash_u0000_are_ordinary_text(client: TestClient
     (b'{"a\\u0000": 1}', [("body", "a\x00")]),
     (b'{"a": [{"b": 1}, {"b": "\\u0000"}]}', [("body", "a", 1, "b")]),
     (b'not json \\u0000', []),
+    ('{"a": "\\u0000"}'.encode("utf-16"), [("body", "a")]),
+    ('{"a": "x"}'.encode("utf-32"), []),
 ])
 def test_body_nul_errors_finds_each_field(body: bytes, found: list[tuple[Any, ...]]) -> None:
     assert [e["loc"] for e in body_nul_errors(body)] == found
