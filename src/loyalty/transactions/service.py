@@ -185,15 +185,14 @@ def record_purchase(session: Session, data: PurchaseIn, *, actor: str, hot_path:
     if not known and (earned or redeemed):
         session.execute(update(Transaction).where(Transaction.id == transaction_id)
                         .values(points_earned=earned, points_redeemed=redeemed))
-    if data.customer_id is not None:
-        balance = read_shown_balance(session, data.customer_id, now)
     given: list[effects.InstantReward] = []
     if data.customer_id is not None:
         given = effects.after_purchase(session, program, effects.Sale(
             transaction_id=transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
             store_kind=kind, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
             lines=data.lines, points_earned=earned, actor=actor, now=now))
-        balance = _after_rewards(session, data.customer_id, balance, given, now)
+        # Read after the effects: the receipt's balance counts the points its bonuses and goals gave.
+        balance = read_shown_balance(session, data.customer_id, now)
     return Recorded(PurchaseOut(
         id=transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
@@ -307,21 +306,22 @@ def _record_simple_sale(
         return Recorded(_replay(session, data), replayed=True)
     assert written.transaction_id is not None
     balance, settled = written.balance, 0
-    if written.outcome is hotpath.Outcome.NEEDS_CREDIT:
+    if written.outcome is hotpath.Outcome.NEEDS_CREDIT and points:
         # The member owes points from an earlier return: the ledger settles the debt first.
-        if points:
-            result = ledger.credit(
-                session, program, customer_id=data.customer_id, points=points, kind="earn", from_account="issued",
-                source_type="transaction", source_id=str(written.transaction_id), event="earn", reason=reason,
-                actor=actor, earned_at=earned_at, now=now, transaction_id=written.transaction_id)
-            settled = result.settled_owed
-        balance = read_shown_balance(session, data.customer_id, now)
+        result = ledger.credit(
+            session, program, customer_id=data.customer_id, points=points, kind="earn", from_account="issued",
+            source_type="transaction", source_id=str(written.transaction_id), event="earn", reason=reason,
+            actor=actor, earned_at=earned_at, now=now, transaction_id=written.transaction_id)
+        settled = result.settled_owed
     given = effects.after_purchase(session, program, effects.Sale(
         transaction_id=written.transaction_id, pos_transaction_id=data.transaction_id, store_id=data.store_id,
         store_kind=store_kind_, customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount,
         lines=data.lines, points_earned=points, actor=actor, now=now), tier_noted=written.tier_noted,
         stamped=None if earned_stamps is None else (earned_stamps, written.stamped or []))
-    balance = _after_rewards(session, data.customer_id, balance, given, now)
+    if balance is None or any(r.points for r in given):
+        # The sale's statement did not update the balance (a debt was settled through the ledger), or
+        # bonuses and goals gave points after it: the receipt shows the balance as it now stands.
+        balance = read_shown_balance(session, data.customer_id, now)
     return Recorded(PurchaseOut(
         id=written.transaction_id, store_id=data.store_id, transaction_id=data.transaction_id,
         customer_id=data.customer_id, occurred_at=occurred_at, amount=data.amount, currency=data.currency,
@@ -329,12 +329,6 @@ def _record_simple_sale(
         balance=balance_out(balance), points_breakdown=_awards_out(outcome.breakdown),
         instant_rewards=effects.rewards_out(session, given),
     ), replayed=False)
-
-
-def _after_rewards(session: Session, customer_id: int, balance: Balance | None,
-                   given: list[effects.InstantReward], now: datetime) -> Balance | None:
-    """The receipt's balance includes the points the sale's bonuses and goals just gave the member."""
-    return read_shown_balance(session, customer_id, now) if any(r.points for r in given) else balance
 
 
 def _earn_reason(data: PurchaseIn) -> str:
